@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "ca",
+    products: [
+        .executable(name: "ca", targets: ["ca"]),
+        .library(name: "CAKit", targets: ["CAKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries. shim.h forwards the macros Swift cannot import; it holds no logic.
+        .systemLibrary(
+            name: "COpenSSL", pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(
+            name: "CSQLite", pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]),
+        // The only module that imports COpenSSL: every OpenSSL pointer lives and dies here,
+        // behind value types and owning classes. Nothing outside sees an OpaquePointer.
+        .target(name: "CACrypto", dependencies: ["COpenSSL"]),
+        // All behaviour: model, validation, store, issuance. No printing, no exit().
+        .target(name: "CAKit", dependencies: ["CACrypto", "CSQLite"]),
+        // Thin argument-parser commands and output formatting.
+        .executableTarget(
+            name: "ca",
+            dependencies: [
+                "CAKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "CAKitTests", dependencies: ["CAKit", "CACrypto"]),
+        .testTarget(name: "CACommandTests", dependencies: ["CAKit", "CACrypto"]),
+    ]
+)

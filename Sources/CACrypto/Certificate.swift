@@ -1,0 +1,233 @@
+import COpenSSL
+import Foundation
+
+/// A signed X.509 certificate: an immutable value. Making one signs it.
+public final class Certificate: @unchecked Sendable {
+    let raw: OpaquePointer
+    /// The DER encoding, kept so equality and fingerprints never re-encode.
+    public let der: [UInt8]
+
+    init(owning raw: OpaquePointer) throws {
+        self.raw = raw
+        var pointer: UnsafeMutablePointer<UInt8>?
+        let length = i2d_X509(raw, &pointer)
+        guard length > 0, let pointer else {
+            X509_free(raw)
+            throw CryptoError.openssl("encode a certificate")
+        }
+        defer { ca_OPENSSL_free(pointer) }
+        der = Array(UnsafeBufferPointer(start: pointer, count: Int(length)))
+    }
+
+    deinit { X509_free(raw) }
+
+    /// Parses one PEM certificate.
+    public convenience init(pem: String) throws {
+        let bio = try MemoryBIO(Array(pem.utf8))
+        guard let x509 = PEM_read_bio_X509(bio.raw, nil, nil, nil) else {
+            CryptoError.clearQueue()
+            throw CryptoError.invalidPEM(what: "certificate")
+        }
+        try self.init(owning: x509)
+    }
+
+    /// Every certificate in a PEM bundle, in order.
+    public static func all(inPEM pem: String) throws -> [Certificate] {
+        let bio = try MemoryBIO(Array(pem.utf8))
+        var out: [Certificate] = []
+        while let x509 = PEM_read_bio_X509(bio.raw, nil, nil, nil) { out.append(try Certificate(owning: x509)) }
+        CryptoError.clearQueue()  // the read past the last certificate always leaves "no start line"
+        return out
+    }
+
+    // MARK: Signing
+
+    /// Builds and signs a certificate for `subjectKey`'s public half. With no issuer it is
+    /// self-signed by `subjectKey` (a root). Extensions follow DESIGN.md §3: basicConstraints
+    /// and keyUsage critical, SKI, AKI as key id only, EKU and SAN from typed values.
+    public static func sign(_ template: CertificateTemplate, subjectKey: PrivateKey,
+                            issuer: (certificate: Certificate, key: PrivateKey)?) throws -> Certificate {
+        guard let x509 = X509_new() else { throw CryptoError.openssl("allocate a certificate") }
+        var owned: OpaquePointer? = x509
+        defer { if let owned { X509_free(owned) } }
+
+        guard X509_set_version(x509, Int(X509_VERSION_3)) == 1 else { throw CryptoError.openssl("set the version") }
+        try setSerial(template.serial, on: x509)
+        let name = try makeName(template.subject)
+        defer { X509_NAME_free(name) }
+        guard X509_set_subject_name(x509, name) == 1 else { throw CryptoError.openssl("set the subject") }
+        let issuerName = issuer.map { X509_get_subject_name($0.certificate.raw) } ?? name
+        guard X509_set_issuer_name(x509, issuerName) == 1 else { throw CryptoError.openssl("set the issuer") }
+        guard ASN1_TIME_set(X509_getm_notBefore(x509), time_t(template.notBefore.timeIntervalSince1970)) != nil,
+              ASN1_TIME_set(X509_getm_notAfter(x509), time_t(template.notAfter.timeIntervalSince1970)) != nil
+        else { throw CryptoError.openssl("set the validity") }
+        guard X509_set_pubkey(x509, subjectKey.raw) == 1 else { throw CryptoError.openssl("set the public key") }
+
+        var context = X509V3_CTX()
+        X509V3_set_ctx(&context, issuer?.certificate.raw ?? x509, x509, nil, nil, 0)
+        if template.isCA {
+            try addExtension(x509, &context, NID_basic_constraints, "critical,CA:TRUE")
+            try addExtension(x509, &context, NID_key_usage, "critical,keyCertSign,cRLSign")
+        } else {
+            try addExtension(x509, &context, NID_basic_constraints, "critical,CA:FALSE")
+            let usage = subjectKey.type.isRSA ? "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature"
+            try addExtension(x509, &context, NID_key_usage, usage)
+        }
+        if !template.extendedKeyUsage.isEmpty {
+            try addExtension(x509, &context, NID_ext_key_usage,
+                             template.extendedKeyUsage.map(\.rawValue).joined(separator: ","))
+        }
+        // SKI before AKI: for a root the AKI is computed from this very certificate's SKI.
+        try addExtension(x509, &context, NID_subject_key_identifier, "hash")
+        try addExtension(x509, &context, NID_authority_key_identifier, "keyid:always")
+        if !template.subjectAlternativeNames.isEmpty {
+            try addSubjectAlternativeNames(template.subjectAlternativeNames, to: x509)
+        }
+
+        let signer = issuer?.key ?? subjectKey
+        guard X509_sign(x509, signer.raw, signer.signingDigest) > 0 else { throw CryptoError.openssl("sign the certificate") }
+        owned = nil
+        return try Certificate(owning: x509)
+    }
+
+    private static func setSerial(_ serial: SerialNumber, on x509: OpaquePointer) throws {
+        guard let number = serial.bytes.withUnsafeBufferPointer({ BN_bin2bn($0.baseAddress, Int32($0.count), nil) }) else {
+            throw CryptoError.openssl("encode the serial number")
+        }
+        defer { BN_free(number) }
+        guard BN_to_ASN1_INTEGER(number, X509_get_serialNumber(x509)) != nil else {
+            throw CryptoError.openssl("set the serial number")
+        }
+    }
+
+    private static func makeName(_ dn: DistinguishedName) throws -> OpaquePointer {
+        guard let name = X509_NAME_new() else { throw CryptoError.openssl("allocate a name") }
+        for (field, value) in dn.attributes {
+            let bytes = Array(value.utf8)
+            guard X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8, bytes, Int32(bytes.count), -1, 0) == 1 else {
+                X509_NAME_free(name)
+                throw CryptoError.openssl("set \(field) in the name")
+            }
+        }
+        return name
+    }
+
+    /// Constant extension values only: nothing a user typed ever reaches a config string.
+    private static func addExtension(_ x509: OpaquePointer, _ context: inout X509V3_CTX, _ nid: Int32, _ value: StaticString) throws {
+        try addExtension(x509, &context, nid, value.description)
+    }
+
+    private static func addExtension(_ x509: OpaquePointer, _ context: inout X509V3_CTX, _ nid: Int32, _ value: String) throws {
+        guard let ext = X509V3_EXT_nconf_nid(nil, &context, nid, value) else {
+            throw CryptoError.openssl("build extension \(String(cString: OBJ_nid2sn(nid)))")
+        }
+        defer { X509_EXTENSION_free(ext) }
+        guard X509_add_ext(x509, ext, -1) == 1 else { throw CryptoError.openssl("add extension") }
+    }
+
+    private static func addSubjectAlternativeNames(_ names: [GeneralName], to x509: OpaquePointer) throws {
+        guard let stack = ca_sk_GENERAL_NAME_new_null() else { throw CryptoError.openssl("allocate names") }
+        defer { ca_GENERAL_NAMES_free(stack) }
+        for name in names {
+            guard let entry = GENERAL_NAME_new() else { throw CryptoError.openssl("allocate a name") }
+            let bytes: [UInt8], type: Int32, asn1Type: Int32
+            switch name {
+            case .dnsName(let dns): (bytes, type, asn1Type) = (Array(dns.utf8), GEN_DNS, V_ASN1_IA5STRING)
+            case .ipAddress(let ip): (bytes, type, asn1Type) = (ip, GEN_IPADD, V_ASN1_OCTET_STRING)
+            }
+            guard let value = ASN1_STRING_type_new(asn1Type),
+                  ASN1_STRING_set(value, bytes, Int32(bytes.count)) == 1 else {
+                GENERAL_NAME_free(entry)
+                throw CryptoError.openssl("encode \(name)")
+            }
+            GENERAL_NAME_set0_value(entry, type, UnsafeMutableRawPointer(value))
+            guard ca_sk_GENERAL_NAME_push(stack, entry) > 0 else {
+                GENERAL_NAME_free(entry)
+                throw CryptoError.openssl("collect names")
+            }
+        }
+        guard X509_add1_ext_i2d(x509, NID_subject_alt_name, UnsafeMutableRawPointer(stack), 0, UInt(X509V3_ADD_DEFAULT)) == 1 else {
+            throw CryptoError.openssl("add subjectAltName")
+        }
+    }
+
+    // MARK: Reading
+
+    public var pem: String {
+        let bio = try? MemoryBIO()
+        guard let bio, PEM_write_bio_X509(bio.raw, raw) == 1 else { return "" }
+        return bio.string
+    }
+
+    public var serial: SerialNumber {
+        guard let number = ASN1_INTEGER_to_BN(X509_get0_serialNumber(raw), nil) else { return SerialNumber(bytes: []) }
+        defer { BN_free(number) }
+        var bytes = [UInt8](repeating: 0, count: (Int(BN_num_bits(number)) + 7) / 8)
+        _ = BN_bn2bin(number, &bytes)
+        return SerialNumber(bytes: bytes)
+    }
+
+    public var subject: String { Certificate.format(X509_get_subject_name(raw)) }
+    public var issuer: String { Certificate.format(X509_get_issuer_name(raw)) }
+    public var notBefore: Date { Certificate.date(X509_get0_notBefore(raw)) }
+    public var notAfter: Date { Certificate.date(X509_get0_notAfter(raw)) }
+    public var isCA: Bool { X509_check_ca(raw) > 0 }
+
+    public var subjectKeyIdentifier: [UInt8]? { Certificate.bytes(X509_get0_subject_key_id(raw)) }
+    public var authorityKeyIdentifier: [UInt8]? { Certificate.bytes(X509_get0_authority_key_id(raw)) }
+
+    /// SHA-256 over the DER, uppercase hex.
+    public var fingerprint: String { Digest.sha256(der).hexString }
+
+    public var subjectAlternativeNames: [GeneralName] {
+        guard let stack = OpaquePointer(X509_get_ext_d2i(raw, NID_subject_alt_name, nil, nil)) else { return [] }
+        defer { ca_GENERAL_NAMES_free(stack) }
+        var out: [GeneralName] = []
+        for index in 0..<ca_sk_GENERAL_NAME_num(stack) {
+            var type: Int32 = 0
+            guard let entry = ca_sk_GENERAL_NAME_value(stack, index),
+                  let value = GENERAL_NAME_get0_value(entry, &type) else { continue }
+            let string = value.assumingMemoryBound(to: ASN1_STRING.self)
+            let bytes = Certificate.bytes(string) ?? []
+            if type == GEN_DNS { out.append(.dnsName(String(decoding: bytes, as: UTF8.self))) }
+            if type == GEN_IPADD { out.append(.ipAddress(bytes)) }
+        }
+        return out
+    }
+
+    /// True when `key` is the private half of this certificate's public key.
+    public func matches(_ key: PrivateKey) -> Bool {
+        let result = X509_check_private_key(raw, key.raw) == 1
+        CryptoError.clearQueue()
+        return result
+    }
+
+    /// True when `issuer`'s key signed this certificate.
+    public func isSigned(by issuer: Certificate) -> Bool {
+        guard let key = X509_get0_pubkey(issuer.raw) else { return false }
+        let result = X509_verify(raw, key) == 1
+        CryptoError.clearQueue()
+        return result
+    }
+
+    private static func format(_ name: OpaquePointer?) -> String {
+        guard let name, let bio = try? MemoryBIO() else { return "" }
+        guard X509_NAME_print_ex(bio.raw, name, 0, CA_XN_FLAG_RFC2253) >= 0 else { return "" }
+        return bio.string
+    }
+
+    private static func date(_ time: UnsafePointer<ASN1_TIME>?) -> Date {
+        var parts = tm()
+        guard let time, ASN1_TIME_to_tm(time, &parts) == 1 else { return .distantPast }
+        return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)))
+    }
+
+    private static func bytes(_ string: UnsafePointer<ASN1_STRING>?) -> [UInt8]? {
+        guard let string, let data = ASN1_STRING_get0_data(string) else { return nil }
+        return Array(UnsafeBufferPointer(start: data, count: Int(ASN1_STRING_length(string))))
+    }
+}
+
+extension Certificate: Equatable {
+    public static func == (a: Certificate, b: Certificate) -> Bool { a.der == b.der }
+}

@@ -1,0 +1,5 @@
+/// The extended key usages `ca` issues.
+public enum ExtendedKeyUsage: String, Hashable, Codable, Sendable {
+    case serverAuth
+    case clientAuth
+}

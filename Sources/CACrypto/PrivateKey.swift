@@ -1,0 +1,156 @@
+import COpenSSL
+
+/// A private key. Immutable once made, so it may be shared across threads (OpenSSL 3 allows
+/// concurrent read-only use of an EVP_PKEY).
+public final class PrivateKey: @unchecked Sendable {
+    let raw: OpaquePointer
+    public let type: KeyType
+
+    /// PBKDF2-HMAC-SHA256 iterations for keys encrypted under a person's passphrase
+    /// (OWASP's figure; OpenSSL's PEM writer would use 2,048).
+    public static let passphraseIterations = 600_000
+    /// Iterations for keys encrypted under a 256-bit random wrapping secret: stretching adds
+    /// nothing to a secret of full entropy, and issuance must not pay a slow KDF per key.
+    public static let wrappingIterations = 1
+
+    init(owning raw: OpaquePointer) throws {
+        self.raw = raw
+        do { self.type = try PrivateKey.detectType(raw) } catch { EVP_PKEY_free(raw); throw error }
+    }
+
+    deinit { EVP_PKEY_free(raw) }
+
+    /// Generates a fresh key.
+    public convenience init(generating type: KeyType) throws {
+        let algorithm: String
+        switch type {
+        case .ecP256, .ecP384: algorithm = "EC"
+        case .rsa2048, .rsa3072, .rsa4096: algorithm = "RSA"
+        case .ed25519: algorithm = "ED25519"
+        }
+        guard let context = EVP_PKEY_CTX_new_from_name(nil, algorithm, nil) else {
+            throw CryptoError.openssl("create a \(type.rawValue) key context")
+        }
+        defer { EVP_PKEY_CTX_free(context) }
+        guard EVP_PKEY_keygen_init(context) == 1 else { throw CryptoError.openssl("start \(type.rawValue) key generation") }
+        let configured: Int32
+        switch type {
+        case .ecP256: configured = EVP_PKEY_CTX_set_ec_paramgen_curve_nid(context, NID_X9_62_prime256v1)
+        case .ecP384: configured = EVP_PKEY_CTX_set_ec_paramgen_curve_nid(context, NID_secp384r1)
+        case .rsa2048: configured = EVP_PKEY_CTX_set_rsa_keygen_bits(context, 2048)
+        case .rsa3072: configured = EVP_PKEY_CTX_set_rsa_keygen_bits(context, 3072)
+        case .rsa4096: configured = EVP_PKEY_CTX_set_rsa_keygen_bits(context, 4096)
+        case .ed25519: configured = 1
+        }
+        guard configured > 0 else { throw CryptoError.openssl("configure \(type.rawValue) key generation") }
+        var key: OpaquePointer?
+        guard EVP_PKEY_generate(context, &key) == 1, let key else {
+            throw CryptoError.openssl("generate a \(type.rawValue) key")
+        }
+        try self.init(owning: key)
+    }
+
+    /// Reads a PKCS#8 PEM key, encrypted or not.
+    public convenience init(pem: String, passphrase: String?) throws {
+        let encrypted = pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        if encrypted && passphrase == nil { throw CryptoError.passphraseRequired }
+        let bio = try MemoryBIO(Array(pem.utf8))
+        // With no callback OpenSSL takes `u` as the passphrase; "" keeps it from prompting on a TTY.
+        let key = (passphrase ?? "").withCString { pointer in
+            PEM_read_bio_PrivateKey(bio.raw, nil, nil, UnsafeMutableRawPointer(mutating: pointer))
+        }
+        guard let key else {
+            CryptoError.clearQueue()
+            throw encrypted ? CryptoError.wrongPassphrase : CryptoError.invalidPEM(what: "private key")
+        }
+        try self.init(owning: key)
+    }
+
+    /// PKCS#8 PEM. With a passphrase: PBES2, PBKDF2-HMAC-SHA256 with `iterations`, AES-256-CBC,
+    /// a fresh 16-byte salt; readable by `openssl pkey -passin` and PostgreSQL's
+    /// `ssl_passphrase_command`. Without: an unencrypted `PRIVATE KEY`.
+    public func pkcs8PEM(passphrase: String?, iterations: Int = PrivateKey.passphraseIterations) throws -> String {
+        let bio = try MemoryBIO()
+        guard let passphrase else {
+            guard PEM_write_bio_PrivateKey(bio.raw, raw, nil, nil, 0, nil, nil) == 1 else {
+                throw CryptoError.openssl("write a PKCS#8 key")
+            }
+            return bio.string
+        }
+        guard let info = EVP_PKEY2PKCS8(raw) else { throw CryptoError.openssl("encode a PKCS#8 key") }
+        defer { PKCS8_PRIV_KEY_INFO_free(info) }
+        var salt = try SecureRandom.bytes(16)
+        let sealed = passphrase.withCString { pass in
+            PKCS8_encrypt_ex(-1, EVP_aes_256_cbc(), pass, Int32(strlen(pass)), &salt, Int32(salt.count),
+                             Int32(iterations), info, nil, nil)
+        }
+        guard let sealed else { throw CryptoError.openssl("encrypt a PKCS#8 key") }
+        defer { X509_SIG_free(sealed) }
+        guard PEM_write_bio_PKCS8(bio.raw, sealed) == 1 else { throw CryptoError.openssl("write a PKCS#8 key") }
+        return bio.string
+    }
+
+    /// A 256-bit secret derived from the private key's own value, as 64 hex digits. It wraps
+    /// the keys of the leaves this key signs: whoever can decrypt the CA key can decrypt them,
+    /// nobody else. Derived from the mathematical key (EC scalar, RSA d, Ed25519 seed), not from
+    /// an encoding, so an OpenSSL upgrade cannot change it.
+    public func wrappingSecret(label: String) throws -> String {
+        var material = Array(label.utf8)
+        material.append(0)
+        switch type {
+        case .ed25519:
+            var length = 0
+            guard EVP_PKEY_get_raw_private_key(raw, nil, &length) == 1 else { throw CryptoError.openssl("read an Ed25519 key") }
+            var seed = [UInt8](repeating: 0, count: length)
+            guard EVP_PKEY_get_raw_private_key(raw, &seed, &length) == 1 else { throw CryptoError.openssl("read an Ed25519 key") }
+            material += seed
+        default:
+            var number: OpaquePointer?
+            let name = type.isRSA ? "d" : "priv"
+            guard EVP_PKEY_get_bn_param(raw, name, &number) == 1, let number else {
+                throw CryptoError.openssl("read the private value of a \(type.rawValue) key")
+            }
+            defer { BN_clear_free(number) }
+            var value = [UInt8](repeating: 0, count: (Int(BN_num_bits(number)) + 7) / 8)
+            _ = BN_bn2bin(number, &value)
+            material += value
+        }
+        return Digest.sha256(material).hexString
+    }
+
+    /// SHA-256 of the DER SubjectPublicKeyInfo: identifies the key without revealing it.
+    public var publicKeyFingerprint: String {
+        var pointer: UnsafeMutablePointer<UInt8>?
+        let length = i2d_PUBKEY(raw, &pointer)
+        guard length > 0, let pointer else { return "" }
+        defer { ca_OPENSSL_free(pointer) }
+        return Digest.sha256(Array(UnsafeBufferPointer(start: pointer, count: Int(length)))).hexString
+    }
+
+    /// The digest to sign with; nil for Ed25519, which signs the message itself.
+    var signingDigest: OpaquePointer? {
+        switch type {
+        case .ecP384: return EVP_sha384()
+        case .ed25519: return nil
+        default: return EVP_sha256()
+        }
+    }
+
+    private static func detectType(_ raw: OpaquePointer) throws -> KeyType {
+        let bits = EVP_PKEY_get_bits(raw)
+        switch EVP_PKEY_get_base_id(raw) {
+        case EVP_PKEY_EC:
+            if bits == 256 { return .ecP256 }
+            if bits == 384 { return .ecP384 }
+        case EVP_PKEY_RSA:
+            if bits == 2048 { return .rsa2048 }
+            if bits == 3072 { return .rsa3072 }
+            if bits == 4096 { return .rsa4096 }
+        case EVP_PKEY_ED25519:
+            return .ed25519
+        default:
+            break
+        }
+        throw CryptoError.unsupportedKey("algorithm \(EVP_PKEY_get_base_id(raw)) with \(bits) bits")
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+
+/// Runs issuance in a fixed order: validate → build → sign → store. Keys are generated and
+/// certificates signed before the write transaction opens, so the database lock is held only
+/// for the inserts.
+public final class Issuer {
+    public let store: CAStore
+    public let vault: KeyVault
+    private let now: () -> Date
+
+    public init(store: CAStore, vault: KeyVault, now: @escaping () -> Date = Date.init) {
+        self.store = store
+        self.vault = vault
+        self.now = now
+    }
+
+    /// Creates the root CA in an empty database.
+    public static func createRoot(store: CAStore, name: String, keyType: KeyType, days: Int,
+                                  passphrase: String?, now: Date) throws -> AuthorityRecord {
+        let name = try CAName.validate(name)
+        let validity = try Validity.root(now: now, days: days)
+        if let existing = try? store.activeAuthority() {
+            throw CAError.alreadyInitialized(path: store.path, name: existing.name)
+        }
+        let (certificate, keyPEM) = try CAError.translatingCrypto { () -> (Certificate, String) in
+            let key = try PrivateKey(generating: keyType)
+            let template = Profile.root(name: name).template(serial: try SerialNumber.random(), validity: validity)
+            let certificate = try Certificate.sign(template, subjectKey: key, issuer: nil)
+            return (certificate, try key.pkcs8PEM(passphrase: passphrase))
+        }
+        return try store.write {
+            if let existing = try? store.activeAuthority() {  // a concurrent init won the race
+                throw CAError.alreadyInitialized(path: store.path, name: existing.name)
+            }
+            let id = try store.insertAuthority(name: name, certificate: certificate, keyType: keyType, keyPEM: keyPEM,
+                                               keyEncrypted: passphrase != nil, status: .active, at: now)
+            try store.record("init", subject: certificate.subject, serial: certificate.serial,
+                             detail: "\(keyType.rawValue), expires \(certificate.notAfter.iso8601)\(passphrase == nil ? ", key NOT encrypted (--no-passphrase)" : "")",
+                             at: now)
+            return try store.activeAuthority().with(id: id)
+        }
+    }
+
+    /// The host's server certificate and replication client certificate. Earlier active
+    /// certificates of the host are marked superseded.
+    public func issue(host name: String, keyType: KeyType? = nil, days: Int? = nil) throws -> IssueResult {
+        let hostName = try HostName(name)
+        let host = try store.host(named: hostName.value)
+        return try issue([Profile.server(host: host), Profile.replicationClient(host: host)], hostName: host.name.value,
+                         keyType: keyType, days: days)
+    }
+
+    /// A one-off server certificate outside the host model.
+    public func issueServer(commonName: String, dnsNames: [String], ipAddresses: [String], keyType: KeyType? = nil,
+                            days: Int? = nil) throws -> IssueResult {
+        let cn = try HostName(commonName, what: "server name")
+        var names: [GeneralName] = [.dnsName(cn.value)]
+        for dns in try dnsNames.map({ try HostName($0, what: "DNS name") }) where !names.contains(.dnsName(dns.value)) {
+            names.append(.dnsName(dns.value))
+        }
+        for ip in try ipAddresses.map({ try IPAddress($0) }) where !names.contains(.ipAddress(ip.bytes)) {
+            names.append(.ipAddress(ip.bytes))
+        }
+        return try issue([Profile.server(commonName: cn.value, names: names)], hostName: nil, keyType: keyType, days: days)
+    }
+
+    /// A one-off client certificate for a database role.
+    public func issueClient(role: String, keyType: KeyType? = nil, days: Int? = nil) throws -> IssueResult {
+        let role = try Identifier.role(role)
+        return try issue([Profile.client(role: role, host: nil)], hostName: nil, keyType: keyType, days: days)
+    }
+
+    private func issue(_ profiles: [Profile], hostName: String?, keyType: KeyType?, days: Int?) throws -> IssueResult {
+        let now = self.now()
+        let authority = try store.activeAuthority()
+        let caCertificate = try authority.certificate()
+        let validity = try Validity.leaf(now: now, days: days, issuer: caCertificate)
+        let caKey = try vault.key(of: authority)
+        let leafKeyType = keyType ?? authority.keyType
+
+        var records: [CertificateRecord] = []
+        for profile in profiles {
+            let (certificate, key) = try CAError.translatingCrypto { () -> (Certificate, PrivateKey) in
+                let key = try PrivateKey(generating: leafKeyType)
+                let template = profile.template(serial: try SerialNumber.random(), validity: validity)
+                return (try Certificate.sign(template, subjectKey: key, issuer: (caCertificate, caKey)), key)
+            }
+            records.append(CertificateRecord(
+                serial: certificate.serial, authorityID: authority.id, hostName: hostName, kind: profile.kind ?? .server,
+                subject: certificate.subject, names: certificate.subjectAlternativeNames.map(\.description),
+                keyType: leafKeyType, notBefore: certificate.notBefore, notAfter: certificate.notAfter, status: .active,
+                fingerprint: certificate.fingerprint, certificatePEM: certificate.pem,
+                keyPEM: try vault.seal(key, issuer: authority), createdAt: now))
+        }
+
+        let superseded = try store.write { () -> [SerialNumber] in
+            var superseded: [SerialNumber] = []
+            for record in records {
+                try store.insertCertificate(record)
+                if let hostName {
+                    superseded += try store.supersede(hostName: hostName, kind: record.kind, keeping: record.serial)
+                }
+                try store.record("issue \(record.kind.rawValue)", subject: record.subject, serial: record.serial,
+                                 detail: hostName.map { "host \($0)" }, at: now)
+            }
+            return superseded
+        }
+        var warnings: [String] = []
+        if validity.cappedToIssuer {
+            warnings.append("validity capped to the CA's expiry (\(validity.notAfter.iso8601)): renew or rotate the CA soon")
+        }
+        return IssueResult(certificates: records, superseded: superseded, warnings: warnings)
+    }
+}
+
+extension AuthorityRecord {
+    func with(id: Int64) -> AuthorityRecord { var copy = self; copy.id = id; return copy }
+}

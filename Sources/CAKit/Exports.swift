@@ -1,0 +1,3 @@
+// CAKit's public values include crypto types (Certificate, KeyType, SerialNumber …);
+// callers import CAKit alone.
+@_exported import CACrypto

@@ -1,0 +1,43 @@
+/// A DNS host name by RFC 1123: dot-separated labels of letters, digits and '-', none empty,
+/// none starting or ending with '-', at most 63 octets each and 253 in all. Stored lowercase.
+/// It is the only form of name that reaches a file path, a subject or SQL.
+public struct HostName: Hashable, Codable, Sendable, CustomStringConvertible {
+    public let value: String
+    public var description: String { value }
+
+    public init(_ text: String, what: String = "host name") throws {
+        func reject(_ rule: String) -> CAError {
+            .invalid("invalid \(what) '\(text.quotedForError)': \(rule)",
+                     fix: "Use letters, digits and '-' in dot-separated labels, e.g. 'db1.example.com'.")
+        }
+        if text.isEmpty { throw reject("it is empty") }
+        if text.utf8.count > 253 { throw reject("it is \(text.utf8.count) characters long, the limit is 253") }
+        let labels = text.split(separator: ".", omittingEmptySubsequences: false)
+        for label in labels {
+            if label.isEmpty { throw reject("it has an empty label (leading, trailing or doubled '.')") }
+            if label.utf8.count > 63 { throw reject("the label '\(label)' is longer than 63 characters") }
+            if label.first == "-" || label.last == "-" { throw reject("a label starts or ends with '-'") }
+            for scalar in label.unicodeScalars where !(scalar.isASCIIAlphanumeric || scalar == "-") {
+                throw reject("'\(String(scalar).quotedForError)' is not allowed")
+            }
+        }
+        value = text.lowercased()
+    }
+}
+
+extension Unicode.Scalar {
+    var isASCIIAlphanumeric: Bool {
+        ("a"..."z").contains(self) || ("A"..."Z").contains(self) || ("0"..."9").contains(self)
+    }
+}
+
+extension StringProtocol {
+    /// The value as it may appear inside an error line: control characters escaped, length bounded.
+    var quotedForError: String {
+        var out = ""
+        for scalar in unicodeScalars.prefix(80) {
+            if scalar.value < 0x20 || scalar.value == 0x7F { out += "\\u{\(String(scalar.value, radix: 16))}" } else { out.unicodeScalars.append(scalar) }
+        }
+        return unicodeScalars.count > 80 ? out + "…" : out
+    }
+}

@@ -1,0 +1,33 @@
+/// A PostgreSQL major version from 9.1 to 17. Before 10 a major is two numbers (9.6), after it one.
+public struct PostgresVersion: Hashable, Comparable, Codable, Sendable, CustomStringConvertible {
+    public let major: Int
+    public let minor: Int
+
+    public static let supported = "9.1–9.6, 10–17"
+    public static let `default` = PostgresVersion(uncheckedMajor: 15, minor: 0)
+
+    init(uncheckedMajor major: Int, minor: Int) { self.major = major; self.minor = minor }
+
+    public init(_ text: String) throws {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false).map { Int($0) }
+        let fix = "Give a major version: \(PostgresVersion.supported)."
+        switch (parts.count, parts.first ?? nil, parts.count > 1 ? parts[1] : nil) {
+        case (2, 9?, let minor?) where (1...6).contains(minor):
+            self.init(uncheckedMajor: 9, minor: minor)
+        case (1, let major?, _) where (10...17).contains(major):
+            self.init(uncheckedMajor: major, minor: 0)
+        default:
+            throw CAError.invalid("unsupported PostgreSQL version '\(text.quotedForError)': ca supports \(PostgresVersion.supported)", fix: fix)
+        }
+    }
+
+    public var description: String { major >= 10 ? "\(major)" : "\(major).\(minor)" }
+
+    public static func < (a: PostgresVersion, b: PostgresVersion) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
+
+    public init(from decoder: Decoder) throws { try self.init(try decoder.singleValueContainer().decode(String.self)) }
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}

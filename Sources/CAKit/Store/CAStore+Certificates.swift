@@ -1,0 +1,80 @@
+import Foundation
+
+extension CAStore {
+    public func insertCertificate(_ record: CertificateRecord) throws {
+        let hostRow: SQLValue = try record.hostName.flatMap { try self.hostID(named: $0) }.map { .integer($0) } ?? .null
+        let hostName: SQLValue = record.hostName.map { .text($0) } ?? .null
+        let keyPEM: SQLValue = record.keyPEM.map { .text($0) } ?? .null
+        var parameters: [SQLValue] = [.integer(record.authorityID), .text(record.serial.hex), hostRow, hostName]
+        parameters += [.text(record.kind.rawValue), .text(record.subject), .text(record.names.joined(separator: "\n"))]
+        parameters += [.text(record.keyType.rawValue), .integer(record.notBefore.unixSeconds), .integer(record.notAfter.unixSeconds)]
+        parameters += [.text(record.status.rawValue), .text(record.fingerprint), .text(record.certificatePEM), keyPEM]
+        parameters.append(.integer(record.createdAt.unixSeconds))
+        try db.query("""
+            INSERT INTO certificates (authority_id, serial, host_id, host_name, kind, subject, names, key_type, not_before,
+                                      not_after, status, fingerprint, certificate_pem, key_pem, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, parameters)
+    }
+
+    /// Marks the host's active certificates of `kind` superseded, except `keeping`. Returns their serials.
+    @discardableResult
+    public func supersede(hostName: String, kind: CertificateKind, keeping serial: SerialNumber) throws -> [SerialNumber] {
+        let rows = try db.query("""
+            UPDATE certificates SET status = 'superseded'
+            WHERE host_name = ? AND kind = ? AND status = 'active' AND serial <> ?
+            RETURNING serial
+            """, [.text(hostName), .text(kind.rawValue), .text(serial.hex)])
+        return rows.compactMap { SerialNumber(hex: $0.string("serial")) }
+    }
+
+    public func certificates(_ filter: CertificateFilter) throws -> [CertificateRecord] {
+        var clauses: [String] = []
+        var parameters: [SQLValue] = []
+        if let host = filter.hostName { clauses.append("host_name = ?"); parameters.append(.text(host)) }
+        if let kind = filter.kind { clauses.append("kind = ?"); parameters.append(.text(kind.rawValue)) }
+        if let status = filter.status { clauses.append("status = ?"); parameters.append(.text(status.rawValue)) }
+        if let before = filter.expiringBefore {
+            clauses.append("not_after > ? AND not_after <= ?")
+            parameters += [.integer(filter.now.unixSeconds), .integer(before.unixSeconds)]
+        }
+        var sql = "SELECT * FROM certificates"
+        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
+        sql += " ORDER BY created_at, host_name, kind DESC, serial"
+        if let limit = filter.limit { sql += " LIMIT \(max(0, limit))" }
+        return try db.query(sql, parameters).map(certificate)
+    }
+
+    /// Certificates whose serial starts with `prefix` (hex, either case, ':' allowed).
+    public func certificates(serialPrefix prefix: String) throws -> [CertificateRecord] {
+        let clean = prefix.filter { $0 != ":" }.uppercased()
+        guard !clean.isEmpty, clean.allSatisfy({ $0.isHexDigit }) else { return [] }
+        return try db.query("SELECT * FROM certificates WHERE serial >= ? AND serial < ? ORDER BY created_at",
+                            [.text(clean), .text(clean + "G")]).map(certificate)
+    }
+
+    /// Counts by status, for `status`.
+    public func certificateCounts() throws -> [CertificateStatus: Int] {
+        var out: [CertificateStatus: Int] = [:]
+        for row in try db.query("SELECT status, count(*) AS n FROM certificates GROUP BY status") {
+            if let status = CertificateStatus(rawValue: row.string("status")) { out[status] = Int(row.int("n")) }
+        }
+        return out
+    }
+
+    private func certificate(_ row: SQLRow) throws -> CertificateRecord {
+        guard let serial = SerialNumber(hex: row.string("serial")),
+              let kind = CertificateKind(rawValue: row.string("kind")),
+              let keyType = KeyType(rawValue: row.string("key_type")),
+              let status = CertificateStatus(rawValue: row.string("status")) else {
+            throw CAError.notADatabase(path: path, reason: "certificate \(row.string("serial")) has an unreadable row")
+        }
+        let names = row.string("names")
+        return CertificateRecord(serial: serial, authorityID: row.int("authority_id"), hostName: row.optionalString("host_name"),
+                                 kind: kind, subject: row.string("subject"),
+                                 names: names.isEmpty ? [] : names.components(separatedBy: "\n"), keyType: keyType,
+                                 notBefore: row.date("not_before"), notAfter: row.date("not_after"), status: status,
+                                 fingerprint: row.string("fingerprint"), certificatePEM: row.string("certificate_pem"),
+                                 keyPEM: row.optionalString("key_pem"), createdAt: row.date("created_at"))
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+
+extension CAStore {
+    public func insertHost(_ host: PostgresHost, at now: Date) throws {
+        guard try hostID(named: host.name.value) == nil else { throw CAError.hostExists(host.name.value) }
+        try db.query("""
+            INSERT INTO hosts (name, role, pg_version, data_dir, config_dir, os_user, replication_user, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, [.text(host.name.value), .text(host.role.rawValue), .text(host.postgresVersion.description),
+                  .text(host.dataDirectory.value), .text(host.configDirectory.value), .text(host.osUser),
+                  .text(host.replicationUser), .integer(now.unixSeconds)])
+        let id = try db.query("SELECT last_insert_rowid() AS id").first?.int("id") ?? 0
+        let names = host.dnsNames.map { ("dns", $0.value) } + host.ipAddresses.map { ("ip", $0.description) }
+        for (position, (kind, value)) in names.enumerated() {
+            try db.query("INSERT INTO host_names (host_id, position, kind, value) VALUES (?, ?, ?, ?)",
+                         [.integer(id), .integer(Int64(position)), .text(kind), .text(value)])
+        }
+    }
+
+    func hostID(named name: String) throws -> Int64? {
+        try db.query("SELECT id FROM hosts WHERE name = ?", [.text(name)]).first?.int("id")
+    }
+
+    /// The host called `name`, or `unknownHost`.
+    public func host(named name: String) throws -> PostgresHost {
+        guard let row = try db.query("SELECT * FROM hosts WHERE name = ?", [.text(name)]).first else {
+            throw CAError.unknownHost(name)
+        }
+        return try host(row)
+    }
+
+    public func hosts() throws -> [PostgresHost] {
+        try db.query("SELECT * FROM hosts ORDER BY name").map(host)
+    }
+
+    public func hostCount() throws -> Int {
+        Int(try db.query("SELECT count(*) AS n FROM hosts").first?.int("n") ?? 0)
+    }
+
+    /// Removes the host; its certificates stay in the inventory with the host's name.
+    public func deleteHost(named name: String) throws {
+        try db.query("DELETE FROM hosts WHERE name = ?", [.text(name)])
+        guard db.changes == 1 else { throw CAError.unknownHost(name) }
+    }
+
+    private func host(_ row: SQLRow) throws -> PostgresHost {
+        let names = try db.query("SELECT kind, value FROM host_names WHERE host_id = ? ORDER BY position", [.integer(row.int("id"))])
+        do {
+            return try PostgresHost(
+                name: HostName(row.string("name")),
+                dnsNames: names.filter { $0.string("kind") == "dns" }.map { try HostName($0.string("value")) },
+                ipAddresses: names.filter { $0.string("kind") == "ip" }.map { try IPAddress($0.string("value")) },
+                role: HostRole(parsing: row.string("role")),
+                postgresVersion: PostgresVersion(row.string("pg_version")),
+                dataDirectory: AbsolutePath(row.string("data_dir"), what: "data directory"),
+                configDirectory: AbsolutePath(row.string("config_dir"), what: "config directory"),
+                osUser: row.string("os_user"), replicationUser: row.string("replication_user"))
+        } catch let error as CAError {
+            throw CAError.notADatabase(path: path, reason: "host '\(row.string("name"))' fails validation (\(error.localizedDescription))")
+        }
+    }
+}

@@ -1,0 +1,22 @@
+import Foundation
+
+/// Which certificates `ca list` shows. Every field narrows the result; all are optional.
+public struct CertificateFilter: Sendable {
+    public var hostName: String?
+    public var kind: CertificateKind?
+    public var status: CertificateStatus?
+    /// Certificates whose notAfter falls before this instant (and that are not yet expired, unless `includeExpired`).
+    public var expiringBefore: Date?
+    public var now: Date
+    public var limit: Int?
+
+    public init(hostName: String? = nil, kind: CertificateKind? = nil, status: CertificateStatus? = nil,
+                expiringBefore: Date? = nil, now: Date = Date(), limit: Int? = nil) {
+        self.hostName = hostName
+        self.kind = kind
+        self.status = status
+        self.expiringBefore = expiringBefore
+        self.now = now
+        self.limit = limit
+    }
+}

@@ -1,0 +1,76 @@
+/// A named schema change. Migrations are append-only: once shipped, never edited or reordered.
+struct Migration: Sendable {
+    let name: String
+    let sql: String
+
+    static let all: [Migration] = [
+        Migration(name: "0001_initial", sql: """
+            CREATE TABLE authorities (
+                id              INTEGER PRIMARY KEY,
+                name            TEXT    NOT NULL,
+                key_id          TEXT    NOT NULL,   -- subjectKeyIdentifier, hex
+                serial          TEXT    NOT NULL,
+                key_type        TEXT    NOT NULL,
+                status          TEXT    NOT NULL CHECK (status IN ('active', 'next', 'retired')),
+                key_encrypted   INTEGER NOT NULL CHECK (key_encrypted IN (0, 1)),
+                not_before      INTEGER NOT NULL,
+                not_after       INTEGER NOT NULL,
+                certificate_pem TEXT    NOT NULL,
+                key_pem         TEXT    NOT NULL,   -- PKCS#8; PBKDF2-SHA256 600k + AES-256 unless key_encrypted = 0
+                created_at      INTEGER NOT NULL
+            );
+            CREATE UNIQUE INDEX authorities_one_active ON authorities (status) WHERE status = 'active';
+
+            CREATE TABLE hosts (
+                id               INTEGER PRIMARY KEY,
+                name             TEXT    NOT NULL UNIQUE,
+                role             TEXT    NOT NULL CHECK (role IN ('primary', 'standby')),
+                pg_version       TEXT    NOT NULL,
+                data_dir         TEXT    NOT NULL,
+                config_dir       TEXT    NOT NULL,
+                os_user          TEXT    NOT NULL,
+                replication_user TEXT    NOT NULL,
+                created_at       INTEGER NOT NULL
+            );
+            CREATE TABLE host_names (
+                host_id  INTEGER NOT NULL REFERENCES hosts (id) ON DELETE CASCADE,
+                position INTEGER NOT NULL,
+                kind     TEXT    NOT NULL CHECK (kind IN ('dns', 'ip')),
+                value    TEXT    NOT NULL,
+                PRIMARY KEY (host_id, kind, value)
+            );
+
+            CREATE TABLE certificates (
+                authority_id    INTEGER NOT NULL REFERENCES authorities (id),
+                serial          TEXT    NOT NULL,   -- uppercase hex, 20 octets
+                host_id         INTEGER REFERENCES hosts (id) ON DELETE SET NULL,
+                host_name       TEXT,               -- kept when the host is removed
+                kind            TEXT    NOT NULL CHECK (kind IN ('server', 'client')),
+                subject         TEXT    NOT NULL,
+                names           TEXT    NOT NULL,   -- subjectAltName entries, one per line
+                key_type        TEXT    NOT NULL,
+                not_before      INTEGER NOT NULL,
+                not_after       INTEGER NOT NULL,
+                status          TEXT    NOT NULL CHECK (status IN ('active', 'superseded', 'revoked')),
+                fingerprint     TEXT    NOT NULL,
+                certificate_pem TEXT    NOT NULL,
+                key_pem         TEXT,               -- PKCS#8 under the issuer's wrapping secret
+                created_at      INTEGER NOT NULL,
+                PRIMARY KEY (authority_id, serial)  -- a serial is never reused under one CA
+            );
+            CREATE INDEX certificates_by_serial ON certificates (serial);
+            CREATE INDEX certificates_by_host ON certificates (host_id, kind, status);
+            CREATE INDEX certificates_by_expiry ON certificates (status, not_after);
+
+            CREATE TABLE events (
+                id      INTEGER PRIMARY KEY,
+                at      INTEGER NOT NULL,
+                os_user TEXT    NOT NULL,
+                action  TEXT    NOT NULL,
+                subject TEXT    NOT NULL,
+                serial  TEXT,
+                detail  TEXT
+            );
+            """),
+    ]
+}

@@ -1,0 +1,131 @@
+import CSQLite
+import Foundation
+
+/// A value bound to or read from a statement.
+public enum SQLValue: Equatable, Sendable {
+    case integer(Int64)
+    case text(String)
+    case blob([UInt8])
+    case null
+}
+
+/// One result row, by column name.
+public struct SQLRow: Sendable {
+    let values: [String: SQLValue]
+
+    public func int(_ column: String) -> Int64 {
+        if case .integer(let v) = values[column] { return v }
+        return 0
+    }
+    public func string(_ column: String) -> String {
+        if case .text(let v) = values[column] { return v }
+        return ""
+    }
+    public func optionalString(_ column: String) -> String? {
+        if case .text(let v) = values[column] { return v }
+        return nil
+    }
+    public func date(_ column: String) -> Date { Date(timeIntervalSince1970: TimeInterval(int(column))) }
+}
+
+/// A thin owner of one sqlite3 connection: bound parameters only, BEGIN IMMEDIATE transactions,
+/// SQLite's errors turned into `CAError`. Not Sendable: one per process, used on one thread.
+final class SQLiteConnection {
+    private let handle: OpaquePointer
+    let path: String
+
+    /// Opens an existing file (never creates one: the caller creates it with mode 0600 first).
+    init(path: String, busyTimeoutMilliseconds: Int32 = 15_000) throws {
+        var handle: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &handle, flags, nil)
+        guard rc == SQLITE_OK, let handle else {
+            let reason = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close_v2(handle)
+            throw CAError.notADatabase(path: path, reason: reason)
+        }
+        self.handle = handle
+        self.path = path
+        sqlite3_extended_result_codes(handle, 1)
+        sqlite3_busy_timeout(handle, busyTimeoutMilliseconds)
+        _ = csqlite_db_config_defensive(handle, 1)
+    }
+
+    deinit { sqlite3_close_v2(handle) }
+
+    /// Runs one statement and returns its rows.
+    @discardableResult
+    func query(_ sql: String, _ parameters: [SQLValue] = []) throws -> [SQLRow] {
+        var statement: OpaquePointer?
+        var rc = sqlite3_prepare_v2(handle, sql, -1, &statement, nil)
+        guard rc == SQLITE_OK, let statement else { throw error(rc) }
+        defer { sqlite3_finalize(statement) }
+        for (index, value) in parameters.enumerated() {
+            let position = Int32(index + 1)
+            switch value {
+            case .integer(let v): rc = sqlite3_bind_int64(statement, position, v)
+            case .text(let v): rc = sqlite3_bind_text(statement, position, v, -1, csqlite_transient())
+            case .blob(let v): rc = v.withUnsafeBytes { sqlite3_bind_blob(statement, position, $0.baseAddress, Int32($0.count), csqlite_transient()) }
+            case .null: rc = sqlite3_bind_null(statement, position)
+            }
+            guard rc == SQLITE_OK else { throw error(rc) }
+        }
+        let columns = (0..<sqlite3_column_count(statement)).map { String(cString: sqlite3_column_name(statement, $0)) }
+        var rows: [SQLRow] = []
+        while true {
+            rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else { throw error(rc) }
+            var values: [String: SQLValue] = [:]
+            for (i, name) in columns.enumerated() {
+                let column = Int32(i)
+                switch sqlite3_column_type(statement, column) {
+                case SQLITE_INTEGER: values[name] = .integer(sqlite3_column_int64(statement, column))
+                case SQLITE_TEXT: values[name] = .text(String(cString: sqlite3_column_text(statement, column)))
+                case SQLITE_BLOB:
+                    let count = Int(sqlite3_column_bytes(statement, column))
+                    let bytes = sqlite3_column_blob(statement, column).map { Array(UnsafeRawBufferPointer(start: $0, count: count)) } ?? []
+                    values[name] = .blob(bytes)
+                default: values[name] = .null
+                }
+            }
+            rows.append(SQLRow(values: values))
+        }
+        return rows
+    }
+
+    /// Runs several statements without parameters (migrations, pragmas).
+    func execute(_ sql: String) throws {
+        let rc = sqlite3_exec(handle, sql, nil, nil, nil)
+        guard rc == SQLITE_OK else { throw error(rc) }
+    }
+
+    /// One write transaction. BEGIN IMMEDIATE takes the write lock up front, so a concurrent
+    /// writer waits here (busy timeout) instead of failing halfway.
+    func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    var changes: Int { Int(sqlite3_changes(handle)) }
+
+    private func error(_ rc: Int32) -> CAError {
+        let message = String(cString: sqlite3_errmsg(handle))
+        switch rc & 0xFF {
+        case SQLITE_BUSY, SQLITE_LOCKED: return .busy(path: path)
+        case SQLITE_NOTADB: return .notADatabase(path: path, reason: "the file is not an SQLite database")
+        case SQLITE_CORRUPT: return .notADatabase(path: path, reason: "the database is corrupt (\(message)); restore it from a backup")
+        case SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM:
+            return .io("cannot write the CA database '\(path)': \(message). Check its owner and mode, or run as its owner.")
+        case SQLITE_FULL, SQLITE_IOERR: return .io("cannot write the CA database '\(path)': \(message)")
+        default: return .io("database error in '\(path)': \(message)")
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import CAKit
+import Foundation
+
+@main
+struct CACommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ca",
+        abstract: "A certificate authority for PostgreSQL streaming replication.",
+        discussion: """
+            One SQLite file holds the PKI: the root CA, the hosts, every issued certificate and the audit log.
+            Start with 'ca demo', or: ca init --name NAME; ca host add db1 --dns db1.example.com --ip 192.0.2.10 --role primary; ca issue db1.
+
+            Exit codes: 0 success, 64 bad input (nothing was changed), 70 internal error, 74 I/O error,
+            75 database busy (try again), 77 wrong passphrase.
+            """,
+        version: "0.1.0",
+        subcommands: [
+            InitCommand.self, HostCommand.self, IssueCommand.self, ListCommand.self, ShowCommand.self,
+            BundleCommand.self, StatusCommand.self, LogCommand.self, DemoCommand.self,
+        ])
+
+    /// Our own errors print as one line (`error: …`) with their exit code; argument-parser's
+    /// (usage, --help) keep its formatting.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as CAError {
+            Terminal.error(error.localizedDescription)
+            if CommandLine.arguments.contains("--verbose"), case .crypto(_, let details) = error {
+                for line in details { Terminal.error("  openssl: \(line)") }
+            }
+            Foundation.exit(error.exitCode)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import CAKit
+import Foundation
+
+/// Options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The CA database (env CA_DB; default ${XDG_DATA_HOME:-~/.local/share}/ca/ca.sqlite3).", valueName: "path"))
+    var db: String?
+
+    @Flag(name: .long, help: "Print machine-readable JSON instead of text.")
+    var json = false
+
+    @Flag(name: .long, help: "Say more, including OpenSSL's error stack on failure.")
+    var verbose = false
+
+    var databasePath: String {
+        if let db, !db.isEmpty { return db }
+        return CAStore.defaultPath()
+    }
+}
+
+/// Where the CA passphrase comes from: --passphrase-file, CA_PASSPHRASE, or a no-echo prompt.
+struct PassphraseOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Read the CA passphrase from the first line of this file (else CA_PASSPHRASE, else a prompt on a terminal).", valueName: "file"))
+    var passphraseFile: String?
+
+    /// The passphrase, or nil when none was given and there is no terminal to ask on.
+    func resolve(confirm: Bool = false) throws -> String? {
+        if let passphraseFile {
+            guard let data = FileManager.default.contents(atPath: passphraseFile) else {
+                throw CAError.invalid("cannot read the passphrase file '\(passphraseFile)'", fix: "Check the path and that you may read it.")
+            }
+            let text = String(decoding: data, as: UTF8.self)
+            let line = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            let passphrase = line.hasSuffix("\r") ? String(line.dropLast()) : line
+            guard !passphrase.isEmpty else { throw CAError.invalid("the passphrase file '\(passphraseFile)' is empty", fix: "Put the passphrase on its first line.") }
+            return passphrase
+        }
+        if let value = ProcessInfo.processInfo.environment["CA_PASSPHRASE"] {
+            guard !value.isEmpty else { throw CAError.invalid("CA_PASSPHRASE is set but empty", fix: "Set it to the passphrase, or unset it.") }
+            return value
+        }
+        guard Terminal.isInteractive else { return nil }
+        let first = try Terminal.readSecret(prompt: confirm ? "New CA passphrase: " : "CA passphrase: ")
+        guard !first.isEmpty else { throw CAError.invalid("the passphrase is empty", fix: "Type a passphrase, or use --no-passphrase for a throwaway CA.") }
+        if confirm {
+            guard try Terminal.readSecret(prompt: "Repeat it: ") == first else { throw CAError.invalid("the two passphrases differ") }
+        }
+        return first
+    }
+}
+
+/// Opening the store and the issuer the way every command does.
+struct Session {
+    let store: CAStore
+    let vault: KeyVault
+
+    init(global: GlobalOptions, passphrase: PassphraseOptions? = nil) throws {
+        store = try CAStore.open(path: global.databasePath)
+        let source = passphrase ?? PassphraseOptions()
+        vault = KeyVault { try source.resolve() }
+    }
+
+    var issuer: Issuer { Issuer(store: store, vault: vault) }
+}

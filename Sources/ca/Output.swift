@@ -1,0 +1,124 @@
+import CAKit
+import Foundation
+
+/// Text tables and JSON, the two shapes of every report.
+enum Output {
+    /// JSON with stable snake_case keys, sorted, ISO 8601 dates.
+    static func json<T: Encodable>(_ value: T) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.dateEncodingStrategy = .iso8601
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+
+    /// Left-aligned columns separated by two spaces; the last column is not padded.
+    static func table(_ header: [String], _ rows: [[String]]) {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        for row in all {
+            var line = ""
+            for (column, cell) in row.enumerated() {
+                line += column == row.count - 1 ? cell : cell.padding(toLength: widths[column] + 2, withPad: " ", startingAt: 0)
+            }
+            print(line)
+        }
+    }
+
+    static func day(_ date: Date) -> String { String(date.iso8601.prefix(10)) }
+
+    /// "in 397 days" / "3 days ago".
+    static func relative(_ date: Date, now: Date = Date()) -> String {
+        let days = Int((date.timeIntervalSince(now) / 86_400).rounded(.down))
+        if date <= now { return "expired \(max(0, -days)) days ago" }
+        return days == 0 ? "within a day" : "in \(days) days"
+    }
+}
+
+/// JSON shape of a certificate. Never includes a key.
+struct CertificateJSON: Encodable {
+    let serial: String
+    let kind: String
+    let host: String?
+    let subject: String
+    let names: [String]
+    let keyType: String
+    let notBefore: Date
+    let notAfter: Date
+    let status: String
+    let expired: Bool
+    let fingerprintSha256: String
+    let authorityId: Int64
+    let pem: String?
+
+    init(_ record: CertificateRecord, now: Date = Date(), includePEM: Bool = false) {
+        serial = record.serial.hex
+        kind = record.kind.rawValue
+        host = record.hostName
+        subject = record.subject
+        names = record.names
+        keyType = record.keyType.rawValue
+        notBefore = record.notBefore
+        notAfter = record.notAfter
+        status = record.status.rawValue
+        expired = record.isExpired(at: now)
+        fingerprintSha256 = record.fingerprint
+        authorityId = record.authorityID
+        pem = includePEM ? record.certificatePEM : nil
+    }
+}
+
+/// JSON shape of a host.
+struct HostJSON: Encodable {
+    let name: String
+    let role: String
+    let dnsNames: [String]
+    let ipAddresses: [String]
+    let postgresVersion: String
+    let dataDir: String
+    let configDir: String
+    let osUser: String
+    let replicationUser: String
+
+    init(_ host: PostgresHost) {
+        name = host.name.value
+        role = host.role.rawValue
+        dnsNames = host.dnsNames.map(\.value)
+        ipAddresses = host.ipAddresses.map(\.description)
+        postgresVersion = host.postgresVersion.description
+        dataDir = host.dataDirectory.value
+        configDir = host.configDirectory.value
+        osUser = host.osUser
+        replicationUser = host.replicationUser
+    }
+}
+
+/// JSON shape of a CA certificate. Never includes the key.
+struct AuthorityJSON: Encodable {
+    let id: Int64
+    let name: String
+    let status: String
+    let keyType: String
+    let keyEncrypted: Bool
+    let subject: String
+    let serial: String
+    let keyId: String
+    let notBefore: Date
+    let notAfter: Date
+    let fingerprintSha256: String
+
+    init(_ record: AuthorityRecord) throws {
+        let certificate = try record.certificate()
+        id = record.id
+        name = record.name
+        status = record.status.rawValue
+        keyType = record.keyType.rawValue
+        keyEncrypted = record.keyEncrypted
+        subject = certificate.subject
+        serial = certificate.serial.hex
+        keyId = certificate.subjectKeyIdentifier?.hexString ?? ""
+        notBefore = certificate.notBefore
+        notAfter = certificate.notAfter
+        fingerprintSha256 = certificate.fingerprint
+    }
+}

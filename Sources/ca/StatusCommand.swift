@@ -1,0 +1,68 @@
+import ArgumentParser
+import CAKit
+import Foundation
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "One screen: the CA and its expiry, hosts, certificates expiring soon, warnings.",
+        discussion: "Exits 0 even with warnings; scripts read 'warnings' in --json.")
+    @Option(name: .long, help: ArgumentHelp("What counts as expiring soon.", valueName: "window")) var within: String = "30d"
+    @OptionGroup var global: GlobalOptions
+
+    struct JSON: Encodable {
+        let database: String
+        let authorities: [AuthorityJSON]
+        let hosts: Int
+        let certificates: [String: Int]
+        let expiringSoon: [CertificateJSON]
+        let warnings: [String]
+    }
+
+    func run() throws {
+        let now = Date()
+        let window = try Window(within)
+        let store = try CAStore.open(path: global.databasePath)
+        let active = try store.activeAuthority()
+        let authorities = try store.authorities()
+        let hosts = try store.hosts()
+        let counts = try store.certificateCounts()
+        let expiring = try store.certificates(CertificateFilter(status: .active, expiringBefore: now.addingTimeInterval(window.seconds), now: now))
+
+        var warnings: [String] = []
+        if !active.keyEncrypted { warnings.append("the CA key is stored unencrypted (created with --no-passphrase): use this CA for demos and tests only") }
+        let caCertificate = try active.certificate()
+        let caDaysLeft = Int(caCertificate.notAfter.timeIntervalSince(now) / 86_400)
+        if caDaysLeft < 0 { warnings.append("the CA certificate expired on \(caCertificate.notAfter.iso8601)") }
+        else if caDaysLeft < 365 { warnings.append("the CA certificate expires in \(caDaysLeft) days: plan 'ca rotate' or renew it") }
+        if let mode = store.fileMode, mode & 0o077 != 0 {
+            warnings.append("the database file is readable by others (mode \(String(mode, radix: 8))): chmod 600 \(store.path)")
+        }
+        let issuedHosts = Set(try store.certificates(CertificateFilter(status: .active)).compactMap(\.hostName))
+        for host in hosts where !issuedHosts.contains(host.name.value) {
+            warnings.append("host '\(host.name.value)' has no active certificates: ca issue \(host.name.value)")
+        }
+        if !expiring.isEmpty { warnings.append("\(expiring.count) active certificate(s) expire within \(within)") }
+        if let problem = try store.integrityProblem() { warnings.append("database integrity check failed: \(problem)") }
+
+        if global.json {
+            return try Output.json(JSON(
+                database: store.path, authorities: try authorities.map { try AuthorityJSON($0) }, hosts: hosts.count,
+                certificates: Dictionary(uniqueKeysWithValues: CertificateStatus.allCases.map { ($0.rawValue, counts[$0] ?? 0) }),
+                expiringSoon: expiring.map { CertificateJSON($0, now: now) }, warnings: warnings))
+        }
+        print("Database:      \(store.path)")
+        for authority in authorities {
+            let certificate = try authority.certificate()
+            print("CA:            \(authority.name) [\(authority.status.rawValue)] \(authority.keyType.rawValue), expires \(Output.day(certificate.notAfter)) (\(Output.relative(certificate.notAfter, now: now)))\(authority.keyEncrypted ? "" : ", key NOT encrypted")")
+        }
+        print("Hosts:         \(hosts.count)\(hosts.isEmpty ? "" : " (" + hosts.map { "\($0.name.value) \($0.role.rawValue)" }.joined(separator: ", ") + ")")")
+        print("Certificates:  \(CertificateStatus.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", "))")
+        print("Expiring within \(within): \(expiring.count)")
+        for record in expiring {
+            print("  \(record.serial.hex)  \(record.kind.rawValue)  \(record.hostName ?? record.subject)  \(Output.relative(record.notAfter, now: now))")
+        }
+        if warnings.isEmpty { print("No warnings.") }
+        for warning in warnings { print("warning: \(warning)") }
+    }
+}

@@ -1,0 +1,36 @@
+import CAKit
+import Foundation
+import Glibc
+
+/// Everything that touches the terminal: errors, warnings, prompts.
+enum Terminal {
+    static var isInteractive: Bool { isatty(STDIN_FILENO) == 1 }
+    static var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
+
+    static func error(_ message: String) { FileHandle.standardError.write(Data("error: \(message)\n".utf8)) }
+    static func warning(_ message: String) { FileHandle.standardError.write(Data("warning: \(message)\n".utf8)) }
+    static func note(_ message: String) { FileHandle.standardError.write(Data("\(message)\n".utf8)) }
+
+    /// Reads a line from /dev/tty with echo off.
+    static func readSecret(prompt: String) throws -> String {
+        let fd = open("/dev/tty", O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw CAError.passphraseRequired }
+        defer { close(fd) }
+        _ = prompt.withCString { write(fd, $0, strlen($0)) }
+        var saved = termios()
+        let haveTermios = tcgetattr(fd, &saved) == 0
+        if haveTermios {
+            var silent = saved
+            silent.c_lflag &= ~tcflag_t(ECHO)
+            tcsetattr(fd, TCSAFLUSH, &silent)
+        }
+        defer {
+            if haveTermios { tcsetattr(fd, TCSAFLUSH, &saved) }
+            _ = write(fd, "\n", 1)
+        }
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(fd, &byte, 1) == 1, byte != UInt8(ascii: "\n") { bytes.append(byte) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
