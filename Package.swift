@@ -30,7 +30,9 @@ let package = Package(
                 "CAKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "CAKitTests", dependencies: ["CAKit", "CACrypto"]),
-        .testTarget(name: "CACommandTests", dependencies: ["CAKit", "CACrypto"]),
+        // Runs processes (openssl, the built ca) for the test targets.
+        .target(name: "TestSupport", dependencies: ["CAKit"], path: "Tests/TestSupport"),
+        .testTarget(name: "CAKitTests", dependencies: ["CAKit", "TestSupport"]),
+        .testTarget(name: "CACommandTests", dependencies: ["CAKit", "TestSupport"]),
     ]
 )

@@ -18,7 +18,7 @@ struct InitCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Key type: \(KeyType.spellings).", valueName: "type"))
     var key: String = KeyType.ecP256.rawValue
 
-    @Option(name: .long, help: "Validity of the root in days.")
+    @Option(name: .long, parsing: .unconditional, help: "Validity of the root in days.")
     var days: Int = Validity.defaultRootDays
 
     @Flag(name: .long, help: "Store the CA key unencrypted (demos and tests only).")

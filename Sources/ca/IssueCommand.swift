@@ -19,7 +19,7 @@ struct LeafOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Key type for the new keys (default: the CA's): \(KeyType.spellings).", valueName: "type"))
     var key: String?
 
-    @Option(name: .long, help: "Validity in days (default 397, never past the CA's expiry).")
+    @Option(name: .long, parsing: .unconditional, help: "Validity in days (default 397, never past the CA's expiry).")
     var days: Int?
 
     func keyType() throws -> KeyType? { try key.map { try KeyType(parsing: $0) } }

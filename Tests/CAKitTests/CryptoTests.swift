@@ -1,0 +1,102 @@
+import CAKit
+import Foundation
+import Testing
+
+/// The crypto layer on its own: keys, PKCS#8, signing, reading back. Fixed reference time.
+@Suite struct CryptoTests {
+    static let now = Date(timeIntervalSince1970: 1_800_000_000)  // 2027-01-15
+
+    static func root(_ type: KeyType) throws -> (Certificate, PrivateKey) {
+        let key = try PrivateKey(generating: type)
+        let template = Profile.root(name: "test-ca").template(serial: try SerialNumber.random(), validity: try Validity.root(now: now, days: 3650))
+        return (try Certificate.sign(template, subjectKey: key, issuer: nil), key)
+    }
+
+    @Test(arguments: KeyType.allCases)
+    func keyRoundTripsThroughEncryptedPKCS8(_ type: KeyType) throws {
+        let key = try PrivateKey(generating: type)
+        #expect(key.type == type)
+        let pem = try key.pkcs8PEM(passphrase: "correct horse", iterations: 1000)
+        #expect(pem.hasPrefix("-----BEGIN ENCRYPTED PRIVATE KEY-----"))
+        let back = try PrivateKey(pem: pem, passphrase: "correct horse")
+        #expect(back.type == type)
+        #expect(back.publicKeyFingerprint == key.publicKeyFingerprint)
+        #expect(try back.wrappingSecret(label: "x") == key.wrappingSecret(label: "x"))
+        #expect(try key.wrappingSecret(label: "x") != key.wrappingSecret(label: "y"))
+        #expect(throws: CryptoError.wrongPassphrase) { try PrivateKey(pem: pem, passphrase: "wrong") }
+        #expect(throws: CryptoError.passphraseRequired) { try PrivateKey(pem: pem, passphrase: nil) }
+        let plain = try key.pkcs8PEM(passphrase: nil)
+        #expect(plain.hasPrefix("-----BEGIN PRIVATE KEY-----"))
+        #expect(try PrivateKey(pem: plain, passphrase: nil).publicKeyFingerprint == key.publicKeyFingerprint)
+    }
+
+    @Test(arguments: KeyType.allCases)
+    func rootAndLeavesCarryTheDesignedFields(_ type: KeyType) throws {
+        let (ca, caKey) = try Self.root(type)
+        #expect(ca.isCA)
+        #expect(ca.subject == "CN=test-ca")
+        #expect(ca.issuer == ca.subject)
+        #expect(ca.subjectKeyIdentifier != nil)
+        #expect(ca.authorityKeyIdentifier == ca.subjectKeyIdentifier)
+        #expect(ca.isSigned(by: ca))
+        #expect(ca.matches(caKey))
+
+        let host = try PostgresHost(name: HostName("db1.example.com"), dnsNames: [HostName("db1")], ipAddresses: [IPAddress("192.0.2.10"), IPAddress("2001:db8::10")],
+                                    role: .primary, postgresVersion: .default, dataDirectory: nil, configDirectory: nil,
+                                    osUser: "postgres", replicationUser: "replicator")
+        let validity = try Validity.leaf(now: Self.now, days: nil, issuer: ca)
+        let leafKey = try PrivateKey(generating: .ecP256)
+        let serial = try SerialNumber.random()
+        let server = try Certificate.sign(Profile.server(host: host).template(serial: serial, validity: validity),
+                                          subjectKey: leafKey, issuer: (ca, caKey))
+        #expect(server.serial == serial)
+        #expect(server.serial.bytes.count == 20)
+        #expect(server.serial.bytes[0] & 0x80 == 0)
+        #expect(!server.isCA)
+        #expect(server.subject == "CN=db1.example.com")
+        #expect(server.issuer == "CN=test-ca")
+        #expect(server.subjectAlternativeNames.map(\.description) == ["DNS:db1.example.com", "DNS:db1", "IP:192.0.2.10", "IP:2001:db8::10"])
+        #expect(server.authorityKeyIdentifier == ca.subjectKeyIdentifier)
+        #expect(server.isSigned(by: ca))
+        #expect(!ca.isSigned(by: server))
+        #expect(server.matches(leafKey))
+        #expect(!server.matches(caKey))
+        #expect(server.notAfter == Self.now.addingTimeInterval(397 * 86_400))
+        #expect(server.notBefore == Self.now.addingTimeInterval(-300))
+
+        let client = try Certificate.sign(Profile.replicationClient(host: host).template(serial: try SerialNumber.random(), validity: validity),
+                                          subjectKey: try PrivateKey(generating: type), issuer: (ca, caKey))
+        #expect(client.subject == "CN=replicator,OU=db1.example.com")
+        #expect(client.subjectAlternativeNames.isEmpty)
+        #expect(try Certificate(pem: client.pem) == client)
+    }
+
+    @Test func serialsAreRandomPositiveTwentyOctets() throws {
+        var seen = Set<SerialNumber>()
+        for _ in 0..<500 {
+            let serial = try SerialNumber.random()
+            #expect(serial.bytes.count == 20)
+            #expect(serial.bytes[0] >= 0x40 && serial.bytes[0] < 0x80)
+            seen.insert(serial)
+        }
+        #expect(seen.count == 500)
+        let one = try SerialNumber.random()
+        #expect(SerialNumber(hex: one.hex) == one)
+        #expect(SerialNumber(hex: "00:0A") == SerialNumber(bytes: [0x0A]))
+        #expect(SerialNumber(hex: "xyz") == nil)
+    }
+
+    @Test func bundlesParseEveryCertificateInOrder() throws {
+        let (a, _) = try Self.root(.ecP256)
+        let (b, _) = try Self.root(.ed25519)
+        #expect(try Certificate.all(inPEM: a.pem + b.pem) == [a, b])
+        #expect(try Certificate.all(inPEM: "nothing here").isEmpty)
+        #expect(throws: CryptoError.invalidPEM(what: "certificate")) { try Certificate(pem: "garbage") }
+    }
+
+    @Test func ipv6IsPrintedCanonically() {
+        #expect(GeneralName.format(ip: [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [1]) == "2001:db8::1")
+        #expect(GeneralName.format(ip: [UInt8](repeating: 0, count: 16)) == "::")
+        #expect(GeneralName.format(ip: [127, 0, 0, 1]) == "127.0.0.1")
+    }
+}
