@@ -60,6 +60,9 @@ struct HostAddCommand: ParsableCommand {
             try store.insertHost(host, at: Date())
             try store.record("host add", subject: host.name.value, detail: "\(host.role.rawValue), PostgreSQL \(host.postgresVersion)", at: Date())
         }
+        for single in host.dnsNames where !single.value.contains(".") {
+            Terminal.warning("'\(single.value)' is a single-label name: libpq accepts it, but RFC 5280 linters flag it; prefer a fully qualified name")
+        }
         if global.json { return try Output.json(HostJSON(host)) }
         print("Added \(host.role.rawValue) '\(host.name.value)' (PostgreSQL \(host.postgresVersion)). Next: ca issue \(host.name.value)")
     }

@@ -10,7 +10,7 @@ struct OpenSSLInteropTests {
     static func issue(_ type: KeyType, in scratch: Scratch) throws -> (ca: String, server: CertificateRecord, client: CertificateRecord, store: CAStore) {
         let (store, _) = try CAStore.openOrCreate(path: scratch.file("ca.sqlite3"))
         let authority = try Issuer.createRoot(store: store, name: "interop-ca", keyType: type, days: 3650, passphrase: "pw-\(type.rawValue)", now: Date())
-        let host = try PostgresHost(name: HostName("db1.example.com"), dnsNames: [HostName("db1")], ipAddresses: [IPAddress("192.0.2.10"), IPAddress("2001:db8::10")],
+        let host = try PostgresHost(name: HostName("db1.example.com"), dnsNames: [HostName("db1.internal.example")], ipAddresses: [IPAddress("192.0.2.10"), IPAddress("2001:db8::10")],
                                     role: .primary, postgresVersion: .default, dataDirectory: nil, configDirectory: nil,
                                     osUser: "postgres", replicationUser: "replicator")
         try store.write { try store.insertHost(host, at: Date()) }
@@ -37,7 +37,7 @@ struct OpenSSLInteropTests {
         let crossed2 = try OpenSSLTool.run(["verify", "-x509_strict", "-purpose", "sslserver", "-CAfile", ca, clientFile])
         #expect(crossed2.status != 0)
         // Host name checks as libpq's verify-full does them.
-        #expect(try OpenSSLTool.run(["verify", "-CAfile", ca, "-verify_hostname", "db1", serverFile]).status == 0)
+        #expect(try OpenSSLTool.run(["verify", "-CAfile", ca, "-verify_hostname", "db1.internal.example", serverFile]).status == 0)
         #expect(try OpenSSLTool.run(["verify", "-CAfile", ca, "-verify_ip", "2001:db8::10", serverFile]).status == 0)
         #expect(try OpenSSLTool.run(["verify", "-CAfile", ca, "-verify_hostname", "db9.example.com", serverFile]).status != 0)
     }
@@ -77,7 +77,7 @@ struct OpenSSLInteropTests {
         }
         let serverText = try OpenSSLTool.text(of: server.certificatePEM, in: scratch)
         #expect(OpenSSLTool.extensionBlock("Subject Alternative Name", in: serverText)?.body
-                == "DNS:db1.example.com, DNS:db1, IP Address:192.0.2.10, IP Address:2001:DB8:0:0:0:0:0:10")
+                == "DNS:db1.example.com, DNS:db1.internal.example, IP Address:192.0.2.10, IP Address:2001:DB8:0:0:0:0:0:10")
         #expect(serverText.contains("Subject: CN = db1.example.com"))
         let clientText = try OpenSSLTool.text(of: client.certificatePEM, in: scratch)
         #expect(clientText.contains("Subject: OU = db1.example.com, CN = replicator"))
@@ -85,6 +85,16 @@ struct OpenSSLInteropTests {
         let serial = try OpenSSLTool.run(["x509", "-noout", "-serial", "-in", try scratch.write("s.pem", server.certificatePEM)]).stdout
         #expect(serial.trimmingCharacters(in: .whitespacesAndNewlines) == "serial=\(server.serial.hex)")
         _ = store
+    }
+
+    @Test(.enabled(if: RFC5280Lint.path != nil || RFC5280Lint.required, "pkilint not installed"), arguments: KeyType.allCases)
+    func certificatesPassAnRFC5280Linter(_ type: KeyType) throws {
+        let scratch = try Scratch()
+        let (caFile, server, client, _) = try Self.issue(type, in: scratch)
+        for pem in [try String(contentsOfFile: caFile, encoding: .utf8), server.certificatePEM, client.certificatePEM] {
+            let problems = try RFC5280Lint.problems(in: pem, scratch: scratch)
+            #expect(problems == [], "\(type): \(problems)")
+        }
     }
 
     @Test func theStoredCAKeyIsUnreadableWithoutThePassphrase() throws {

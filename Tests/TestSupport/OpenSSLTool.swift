@@ -32,3 +32,22 @@ public enum OpenSSLTool {
         return (header.contains("critical"), body.joined(separator: "\n"))
     }
 }
+
+/// pkilint's RFC 5280 certificate linter (PyPI `pkilint`), installed by scripts/test.
+public enum RFC5280Lint {
+    public static let path: String? = {
+        let candidates = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/lint_pkix_cert" }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+
+    /// CI must run the lint; elsewhere a missing linter skips it.
+    public static var required: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
+
+    /// The findings at WARNING level or worse (INFO and NOTICE are not problems).
+    public static func problems(in pem: String, scratch: Scratch) throws -> [String] {
+        guard let path else { return ["lint_pkix_cert is not installed"] }
+        let file = try scratch.write("lint-\(UUID().uuidString).pem", pem)
+        let result = try ProcessResult.run(path, ["lint", file])
+        return result.stdout.components(separatedBy: "\n").filter { $0.contains("(WARNING)") || $0.contains("(ERROR)") || $0.contains("(FATAL)") }
+    }
+}

@@ -37,7 +37,7 @@ public enum Demo {
         let (store, _) = try CAStore.openOrCreate(path: database)
         _ = try Issuer.createRoot(store: store, name: caName, keyType: .ecP256, days: Validity.defaultRootDays, passphrase: nil, now: now())
         let hosts = [
-            try PostgresHost(name: HostName("db1.demo.internal"), dnsNames: [HostName("localhost")], ipAddresses: [IPAddress("127.0.0.1")],
+            try PostgresHost(name: HostName("db1.demo.internal"), dnsNames: [], ipAddresses: [IPAddress("127.0.0.1")],
                      role: .primary, postgresVersion: .default, dataDirectory: nil, configDirectory: nil,
                      osUser: "postgres", replicationUser: "replicator"),
             try PostgresHost(name: HostName("db2.demo.internal"), dnsNames: [], ipAddresses: [IPAddress("127.0.0.2")],
