@@ -17,7 +17,8 @@ struct CACommand: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             InitCommand.self, HostCommand.self, IssueCommand.self, ListCommand.self, ShowCommand.self,
-            BundleCommand.self, StatusCommand.self, LogCommand.self, DemoCommand.self,
+            BundleCommand.self, CRLCommand.self, ExportCommand.self, InstallCommand.self, PgConfigCommand.self,
+            StatusCommand.self, LogCommand.self, DemoCommand.self,
         ])
 
     /// Our own errors print as one line (`error: …`) with their exit code; argument-parser's

@@ -26,16 +26,7 @@ struct PassphraseOptions: ParsableArguments {
 
     /// The passphrase, or nil when none was given and there is no terminal to ask on.
     func resolve(confirm: Bool = false) throws -> String? {
-        if let passphraseFile {
-            guard let data = FileManager.default.contents(atPath: passphraseFile) else {
-                throw CAError.invalid("cannot read the passphrase file '\(passphraseFile)'", fix: "Check the path and that you may read it.")
-            }
-            let text = String(decoding: data, as: UTF8.self)
-            let line = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-            let passphrase = line.hasSuffix("\r") ? String(line.dropLast()) : line
-            guard !passphrase.isEmpty else { throw CAError.invalid("the passphrase file '\(passphraseFile)' is empty", fix: "Put the passphrase on its first line.") }
-            return passphrase
-        }
+        if let passphraseFile { return try Self.readFirstLine(passphraseFile) }
         if let value = ProcessInfo.processInfo.environment["CA_PASSPHRASE"] {
             guard !value.isEmpty else { throw CAError.invalid("CA_PASSPHRASE is set but empty", fix: "Set it to the passphrase, or unset it.") }
             return value
@@ -47,6 +38,20 @@ struct PassphraseOptions: ParsableArguments {
             guard try Terminal.readSecret(prompt: "Repeat it: ") == first else { throw CAError.invalid("the two passphrases differ") }
         }
         return first
+    }
+}
+
+extension PassphraseOptions {
+    /// The first line of a passphrase file, without its line ending.
+    static func readFirstLine(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CAError.invalid("cannot read the passphrase file '\(path)'", fix: "Check the path and that you may read it.")
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        let line = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        let passphrase = line.hasSuffix("\r") ? String(line.dropLast()) : line
+        guard !passphrase.isEmpty else { throw CAError.invalid("the passphrase file '\(path)' is empty", fix: "Put the passphrase on its first line.") }
+        return passphrase
     }
 }
 

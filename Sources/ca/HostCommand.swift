@@ -42,6 +42,9 @@ struct HostAddCommand: ParsableCommand {
     @Option(name: .long, help: "The database role standbys replicate as (the client certificate's CN).")
     var replicationUser: String = "replicator"
 
+    @Option(name: .long, help: "The port PostgreSQL listens on (standbys connect to their primary's).")
+    var port: Int = 5432
+
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -53,7 +56,7 @@ struct HostAddCommand: ParsableCommand {
             role: HostRole(parsing: role), postgresVersion: version,
             dataDirectory: dataDir.map { try AbsolutePath($0, what: "data directory") },
             configDirectory: configDir.map { try AbsolutePath($0, what: "config directory") },
-            osUser: osUser, replicationUser: replicationUser)
+            osUser: osUser, replicationUser: replicationUser, port: port)
         let store = try CAStore.open(path: global.databasePath)
         _ = try store.activeAuthority()
         try store.write {
@@ -144,6 +147,7 @@ struct HostReport {
             IP addresses:      \(host.ipAddresses.isEmpty ? "-" : host.ipAddresses.map(\.description).joined(separator: ", "))
             Data directory:    \(host.dataDirectory)
             Config directory:  \(host.configDirectory)
+            Port:              \(host.port)
             OS user:           \(host.osUser)
             Replication role:  \(host.replicationUser)
             """)

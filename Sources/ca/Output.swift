@@ -79,6 +79,7 @@ struct HostJSON: Encodable {
     let configDir: String
     let osUser: String
     let replicationUser: String
+    let port: Int
 
     init(_ host: PostgresHost) {
         name = host.name.value
@@ -90,6 +91,7 @@ struct HostJSON: Encodable {
         configDir = host.configDirectory.value
         osUser = host.osUser
         replicationUser = host.replicationUser
+        port = host.port
     }
 }
 

@@ -20,4 +20,13 @@ public struct AbsolutePath: Hashable, Codable, Sendable, CustomStringConvertible
         }
         value = parts.isEmpty ? "/" : "/" + parts.joined(separator: "/")
     }
+
+    public init(from decoder: Decoder) throws { try self.init(try decoder.singleValueContainer().decode(String.self), what: "path") }
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(value)
+    }
+
+    /// This path under `root` ("" for none): `--root` is a prefix, so link targets include it.
+    public func under(_ root: String) -> String { root.isEmpty ? value : root + value }
 }

@@ -23,6 +23,12 @@ public struct HostName: Hashable, Codable, Sendable, CustomStringConvertible {
         }
         value = text.lowercased()
     }
+
+    public init(from decoder: Decoder) throws { try self.init(try decoder.singleValueContainer().decode(String.self)) }
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(value)
+    }
 }
 
 extension Unicode.Scalar {

@@ -17,6 +17,12 @@ public struct IPAddress: Hashable, Codable, Sendable, CustomStringConvertible {
         }
     }
 
+    public init(from decoder: Decoder) throws { try self.init(try decoder.singleValueContainer().decode(String.self)) }
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+
     /// Canonical text: dotted quad or RFC 5952 IPv6.
     public var description: String { GeneralName.format(ip: bytes) }
 }

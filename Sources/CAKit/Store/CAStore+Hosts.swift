@@ -4,11 +4,11 @@ extension CAStore {
     public func insertHost(_ host: PostgresHost, at now: Date) throws {
         guard try hostID(named: host.name.value) == nil else { throw CAError.hostExists(host.name.value) }
         try db.query("""
-            INSERT INTO hosts (name, role, pg_version, data_dir, config_dir, os_user, replication_user, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO hosts (name, role, pg_version, data_dir, config_dir, os_user, replication_user, port, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, [.text(host.name.value), .text(host.role.rawValue), .text(host.postgresVersion.description),
                   .text(host.dataDirectory.value), .text(host.configDirectory.value), .text(host.osUser),
-                  .text(host.replicationUser), .integer(now.unixSeconds)])
+                  .text(host.replicationUser), .integer(Int64(host.port)), .integer(now.unixSeconds)])
         let id = try db.query("SELECT last_insert_rowid() AS id").first?.int("id") ?? 0
         let names = host.dnsNames.map { ("dns", $0.value) } + host.ipAddresses.map { ("ip", $0.description) }
         for (position, (kind, value)) in names.enumerated() {
@@ -54,7 +54,7 @@ extension CAStore {
                 postgresVersion: PostgresVersion(row.string("pg_version")),
                 dataDirectory: AbsolutePath(row.string("data_dir"), what: "data directory"),
                 configDirectory: AbsolutePath(row.string("config_dir"), what: "config directory"),
-                osUser: row.string("os_user"), replicationUser: row.string("replication_user"))
+                osUser: row.string("os_user"), replicationUser: row.string("replication_user"), port: Int(row.int("port")))
         } catch let error as CAError {
             throw CAError.notADatabase(path: path, reason: "host '\(row.string("name"))' fails validation (\(error.localizedDescription))")
         }

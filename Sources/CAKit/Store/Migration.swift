@@ -72,5 +72,39 @@ struct Migration: Sendable {
                 detail  TEXT
             );
             """),
+        Migration(name: "0002_port_revocations_crls_deployments", sql: """
+            ALTER TABLE hosts ADD COLUMN port INTEGER NOT NULL DEFAULT 5432 CHECK (port BETWEEN 1 AND 65535);
+            ALTER TABLE authorities ADD COLUMN crl_days INTEGER NOT NULL DEFAULT 30 CHECK (crl_days BETWEEN 1 AND 3650);
+
+            CREATE TABLE revocations (
+                authority_id INTEGER NOT NULL,
+                serial       TEXT    NOT NULL,
+                revoked_at   INTEGER NOT NULL,
+                reason       TEXT    NOT NULL,
+                PRIMARY KEY (authority_id, serial),
+                FOREIGN KEY (authority_id, serial) REFERENCES certificates (authority_id, serial)
+            );
+
+            CREATE TABLE crls (
+                authority_id INTEGER NOT NULL REFERENCES authorities (id),
+                number       INTEGER NOT NULL,
+                this_update  INTEGER NOT NULL,
+                next_update  INTEGER NOT NULL,
+                pem          TEXT    NOT NULL,
+                PRIMARY KEY (authority_id, number)
+            );
+
+            -- What each host was last given: by 'install' from this database, or 'export' as a bundle.
+            CREATE TABLE deployments (
+                id            INTEGER PRIMARY KEY,
+                host_name     TEXT    NOT NULL,
+                at            INTEGER NOT NULL,
+                via           TEXT    NOT NULL CHECK (via IN ('install', 'export')),
+                trust_key_ids TEXT    NOT NULL,   -- SKIs of the CA certificates in its trust bundle, one per line
+                server_serial TEXT,
+                client_serial TEXT
+            );
+            CREATE INDEX deployments_by_host ON deployments (host_name, id);
+            """),
     ]
 }

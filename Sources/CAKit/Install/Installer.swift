@@ -1,0 +1,47 @@
+import Foundation
+import Glibc
+
+/// Runs a checked plan: directories, files, links, config, in that order; then an optional reload.
+public struct Installer {
+    public struct Entry: Sendable {
+        public let operation: PlannedOperation
+        public let outcome: SafeFileWriter.Outcome
+    }
+
+    public struct Report: Sendable {
+        public let entries: [Entry]
+        public let notes: [String]
+        public var changed: Bool { entries.contains { $0.outcome != .unchanged } }
+    }
+
+    public init() {}
+
+    public func apply(_ plan: InstallPlan, dryRun: Bool, reload: Bool, now: Date) throws -> Report {
+        let writer = SafeFileWriter(now: now, dryRun: dryRun)
+        var entries: [Entry] = []
+        for operation in plan.operations {
+            entries.append(Entry(operation: operation, outcome: try writer.apply(operation)))
+        }
+        var notes: [String] = []
+        if reload && !dryRun { notes.append(reloadServer(plan)) }
+        return Report(entries: entries, notes: notes)
+    }
+
+    /// SIGHUP to the postmaster named in postmaster.pid, as `pg_ctl reload` does. Before 10 the SSL
+    /// files are read only at start, so ca says so instead of restarting anything.
+    func reloadServer(_ plan: InstallPlan) -> String {
+        let version = plan.host.postgresVersion
+        guard version >= PostgresVersion(uncheckedMajor: 10, minor: 0) else {
+            return "PostgreSQL \(version) reads its SSL files only at start: restart the server to use them (ca never restarts on its own)."
+        }
+        let pidFile = plan.layout.dataLink("postmaster.pid")
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+              let pid = text.split(separator: "\n").first.flatMap({ Int32($0.trimmingCharacters(in: .whitespaces)) }), pid > 0 else {
+            return "PostgreSQL is not running (no \(pidFile)): nothing to reload; it reads the new files when it starts."
+        }
+        guard kill(pid, SIGHUP) == 0 else {
+            return "could not signal the postmaster (pid \(pid)): \(String(cString: strerror(errno))). Reload it yourself: pg_ctl reload -D \(plan.layout.dataDirectory)"
+        }
+        return "reloaded PostgreSQL (SIGHUP to pid \(pid)); running replication connections keep their old certificates until they reconnect."
+    }
+}

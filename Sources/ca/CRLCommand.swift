@@ -1,0 +1,39 @@
+import ArgumentParser
+import CAKit
+import Foundation
+
+struct CRLCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crl",
+        abstract: "Sign a fresh CRL for every trusted CA and print them (what root.crl holds).",
+        discussion: "An expired CRL makes PostgreSQL refuse every certificate: re-install the CRL well before its next update.")
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Write to this file instead of standard output.", valueName: "file")) var output: String?
+    @OptionGroup var passphrase: PassphraseOptions
+    @OptionGroup var global: GlobalOptions
+
+    struct JSON: Encodable {
+        let issuer: String
+        let number: Int64?
+        let thisUpdate: Date
+        let nextUpdate: Date?
+        let revoked: [String]
+    }
+
+    func run() throws {
+        let session = try Session(global: global, passphrase: passphrase)
+        let crls = try session.store.write { try CRLPublisher(store: session.store, vault: session.vault).currentCRLs(now: Date(), force: true) }
+        if global.json {
+            return try Output.json(crls.map { JSON(issuer: $0.issuer, number: $0.number, thisUpdate: $0.thisUpdate, nextUpdate: $0.nextUpdate, revoked: $0.revokedSerials.map(\.hex)) })
+        }
+        let text = crls.map(\.pem).joined()
+        if let output {
+            guard FileManager.default.createFile(atPath: output, contents: Data(text.utf8), attributes: [.posixPermissions: 0o644]) else {
+                throw CAError.io("cannot write '\(output)'")
+            }
+            Terminal.note("Wrote \(crls.count) CRL(s) to \(output).")
+        } else {
+            print(text, terminator: "")
+        }
+    }
+}

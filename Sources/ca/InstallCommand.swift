@@ -1,0 +1,136 @@
+import ArgumentParser
+import CAKit
+import Foundation
+
+struct InstallCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "install",
+        abstract: "Install a host's certificates under /etc/ssl, link them into the data directory, wire the config.",
+        discussion: """
+            Files: /etc/ssl/certs/<ca>.crt (trust), /etc/ssl/crl/<ca>.crl, /etc/ssl/certs/<host>.crt, \
+            /etc/ssl/private/<host>.key (root:ssl-cert 0640 on 9.6+ when the OS user is in ssl-cert, else \
+            postgres:postgres 0600), /etc/ssl/certs/<host>-replication.crt, /etc/ssl/private/<host>-replication.key (0600). \
+            --link adds server.crt, server.key, root.crt, root.crl in the data directory and the libpq files in \
+            ~postgres/.postgresql. --configure writes conf.d/ca-ssl.conf, a marked block at the top of pg_hba.conf, \
+            and on a standby primary_conninfo (recovery.conf up to 11, standby.signal from 12). \
+            Every check runs before the first write; a second run changes nothing.
+            """)
+
+    @Argument(help: "A host in the CA database (or use --bundle).") var host: String?
+    @Option(name: .long, help: ArgumentHelp("Install from a host bundle made by 'ca export' ('-' for standard input).", valueName: "file")) var bundle: String?
+    @Option(name: .long, help: ArgumentHelp("Prefix for every path, link targets included (a staged tree).", valueName: "dir")) var root: String?
+    @Flag(name: .long, help: "Create the data-directory links and the libpq client links.") var link = false
+    @Flag(name: .long, help: "Write the PostgreSQL configuration (needs --link).") var configure = false
+    @Flag(name: .long, help: "Reload PostgreSQL afterwards (10+; earlier versions need a restart).") var reload = false
+    @Flag(name: .long, help: "Print every operation without writing anything.") var dryRun = false
+    @Option(name: .long, help: ArgumentHelp("Read the bundle passphrase from this file (else CA_BUNDLE_PASSPHRASE, else a prompt).", valueName: "file")) var bundlePassphraseFile: String?
+    @OptionGroup var passphrase: PassphraseOptions
+    @OptionGroup var global: GlobalOptions
+
+    struct JSON: Encodable {
+        struct Operation: Encodable {
+            let path: String
+            let kind: String
+            let purpose: String
+            let owner: String
+            let group: String
+            let mode: String
+            let target: String?
+            let outcome: String
+            let backup: String?
+        }
+        let host: String
+        let root: String
+        let dryRun: Bool
+        let changed: Bool
+        let operations: [Operation]
+        let notes: [String]
+    }
+
+    func run() throws {
+        guard (host == nil) != (bundle == nil) else {
+            throw CAError.invalid("give a host or --bundle FILE, not \(host == nil ? "neither" : "both")")
+        }
+        let rootPrefix = try root.map { try AbsolutePath($0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0, what: "--root").value } ?? ""
+        let hostName = try host.map { try HostName($0).value }
+        let now = Date()
+        var session: Session?
+        let material: HostMaterial
+        if let hostName {
+            let opened = try Session(global: global, passphrase: passphrase)
+            session = opened
+            _ = try opened.store.host(named: hostName)
+            material = try opened.store.write { try HostMaterial.assemble(hostName: hostName, store: opened.store, vault: opened.vault, now: now) }
+        } else {
+            let text = try readBundle(bundle!)
+            material = try HostBundle.decode(text) { try BundlePassphrase(file: bundlePassphraseFile).resolve(confirm: false) }
+        }
+        let plan = try InstallPlanner().plan(material, options: .init(root: rootPrefix, link: link, configure: configure, now: now))
+        let report = try Installer().apply(plan, dryRun: dryRun, reload: reload, now: now)
+        if let session, !dryRun {
+            try session.store.write {
+                try session.store.recordDeployment(try material.deployment(via: .install, at: now))
+                try session.store.record("install", subject: material.host.name.value,
+                                         detail: rootPrefix.isEmpty ? (report.changed ? "changed" : "unchanged") : "under \(rootPrefix)", at: now)
+            }
+        }
+        try print(report, host: material.host.name.value, root: rootPrefix)
+    }
+
+    private func readBundle(_ path: String) throws -> String {
+        let data: Data?
+        if path == "-" { data = FileHandle.standardInput.readDataToEndOfFile() } else { data = FileManager.default.contents(atPath: path) }
+        guard let data, !data.isEmpty else { throw CAError.invalid("cannot read the host bundle '\(path)'", fix: "Make one with 'ca export HOST -o FILE'.") }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private func print(_ report: Installer.Report, host: String, root: String) throws {
+        let accounts = SystemAccounts()
+        if global.json {
+            return try Output.json(JSON(host: host, root: root, dryRun: dryRun, changed: report.changed, operations: report.entries.map { entry in
+                let op = entry.operation
+                var target: String?
+                var kind = "file"
+                switch op.kind {
+                case .directory: kind = "directory"
+                case .link(let to): kind = "link"; target = to
+                case .file: break
+                }
+                var backup: String?
+                if case .backedUp(let to) = entry.outcome { backup = to }
+                return JSON.Operation(path: op.path, kind: kind, purpose: op.purpose, owner: accounts.userName(op.uid), group: accounts.groupName(op.gid),
+                                      mode: KeyFileRuleText.octal(op.mode), target: target, outcome: entry.outcome.word, backup: backup)
+            }, notes: report.notes))
+        }
+        let verb = dryRun ? "Would install" : "Installed"
+        Swift.print("\(verb) '\(host)'\(root.isEmpty ? "" : " under \(root)"):")
+        Output.table(["OUTCOME", "OWNER", "MODE", "PATH"], report.entries.map { entry in
+            let op = entry.operation
+            var path = op.path
+            if case .link(let target) = op.kind { path += " -> \(target)" }
+            if case .backedUp(let to) = entry.outcome { path += "  (old file kept as \(to))" }
+            if case .replacedSymlink(let former) = entry.outcome { path += "  (replaced a symlink to \(former); its target untouched)" }
+            let mode = op.kind == .directory || { if case .link = op.kind { return false }; return true }() ? KeyFileRuleText.octal(op.mode) : "link"
+            return [dryRun && entry.outcome != .unchanged ? "would: " + entry.outcome.word : entry.outcome.word,
+                    "\(accounts.userName(op.uid)):\(accounts.groupName(op.gid))", mode, path]
+        })
+        for note in report.notes { Swift.print(note) }
+        if !report.changed { Swift.print("Nothing changed.") }
+    }
+}
+
+extension SafeFileWriter.Outcome {
+    var word: String {
+        switch self {
+        case .created: return "created"
+        case .updated: return "updated"
+        case .unchanged: return "unchanged"
+        case .replacedSymlink: return "replaced-symlink"
+        case .backedUp: return "backed-up"
+        }
+    }
+}
+
+enum KeyFileRuleText {
+    static func octal(_ mode: UInt32) -> String { String(format: "%04o", mode) }
+}
