@@ -18,7 +18,7 @@ struct CACommand: ParsableCommand {
         subcommands: [
             InitCommand.self, HostCommand.self, IssueCommand.self, ListCommand.self, ShowCommand.self,
             BundleCommand.self, CRLCommand.self, ExportCommand.self, InstallCommand.self, PgConfigCommand.self,
-            StatusCommand.self, LogCommand.self, DemoCommand.self,
+            DoctorCommand.self, StatusCommand.self, LogCommand.self, DemoCommand.self,
         ])
 
     /// Our own errors print as one line (`error: …`) with their exit code; argument-parser's

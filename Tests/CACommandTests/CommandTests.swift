@@ -217,10 +217,17 @@ import Testing
 
     @Test func demoBuildsAVerifiableScratchCA() throws {
         let scratch = try Scratch()
+        chmod(scratch.path, 0o755)  // the postgres user must be able to reach the staged tree
         let root = scratch.file("demo")
         let demo = try CABinary.run(["demo", "--dir", root, "--json"])
         #expect(demo.status == 0, "\(demo.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(demo.stdout.utf8)) as? [String: Any])
+        if InstallFixture.enabled {
+            let doctor = try #require(report["doctor"] as? [[String: Any]])
+            #expect(doctor.count == 2)
+            #expect(doctor.allSatisfy { $0["fail"] as? Int == 0 && ($0["ok"] as? Int ?? 0) > 5 }, "\(doctor)")
+            #expect(FileManager.default.fileExists(atPath: root + "/var/lib/postgresql/15/db2/standby.signal"))
+        }
         let bundle = try #require(report["bundle"] as? String)
         #expect((report["hosts"] as? [[String: Any]])?.compactMap { $0["role"] as? String } == ["primary", "standby"])
         let db = try #require(report["database"] as? String)

@@ -8,6 +8,10 @@ public enum Demo {
         public let bundlePath: String
         public let hosts: [PostgresHost]
         public let certificates: [CertificateRecord]
+        /// Per host, what install did and what doctor found; empty when not run as root.
+        public let installs: [(host: String, report: Installer.Report, findings: [Finding])]
+        /// Why nothing was installed, when that is so.
+        public let skippedInstall: String?
     }
 
     public static let caName = "demo-replication-ca"
@@ -38,11 +42,13 @@ public enum Demo {
         _ = try Issuer.createRoot(store: store, name: caName, keyType: .ecP256, days: Validity.defaultRootDays, passphrase: nil, now: now())
         let hosts = [
             try PostgresHost(name: HostName("db1.demo.internal"), dnsNames: [], ipAddresses: [IPAddress("127.0.0.1")],
-                     role: .primary, postgresVersion: .default, dataDirectory: nil, configDirectory: nil,
-                     osUser: "postgres", replicationUser: "replicator"),
-            try PostgresHost(name: HostName("db2.demo.internal"), dnsNames: [], ipAddresses: [IPAddress("127.0.0.2")],
-                     role: .standby, postgresVersion: .default, dataDirectory: nil, configDirectory: nil,
-                     osUser: "postgres", replicationUser: "replicator"),
+                     role: .primary, postgresVersion: .default, dataDirectory: AbsolutePath("/var/lib/postgresql/15/db1", what: "data"),
+                     configDirectory: AbsolutePath("/etc/postgresql/15/db1", what: "config"),
+                     osUser: "postgres", replicationUser: "replicator", port: 55432),
+            try PostgresHost(name: HostName("db2.demo.internal"), dnsNames: [], ipAddresses: [IPAddress("127.0.0.1")],
+                     role: .standby, postgresVersion: .default, dataDirectory: AbsolutePath("/var/lib/postgresql/15/db2", what: "data"),
+                     configDirectory: AbsolutePath("/etc/postgresql/15/db2", what: "config"),
+                     osUser: "postgres", replicationUser: "replicator", port: 55433),
         ]
         try store.write {
             for host in hosts {
@@ -59,6 +65,63 @@ public enum Demo {
         guard FileManager.default.createFile(atPath: bundlePath, contents: Data(bundle.utf8), attributes: [.posixPermissions: 0o644]) else {
             throw CAError.io("cannot write '\(bundlePath)'")
         }
-        return Result(database: database, bundlePath: bundlePath, hosts: hosts, certificates: certificates)
+        var installs: [(host: String, report: Installer.Report, findings: [Finding])] = []
+        var skipped: String?
+        if geteuid() != 0 {
+            skipped = "not run as root: ca can set the owners PostgreSQL requires only as root"
+        } else if SystemAccounts().user("postgres") == nil {
+            skipped = "there is no 'postgres' OS user: install PostgreSQL (apt-get install postgresql) to see the install step"
+        } else {
+            // The scratch tree must be searchable by postgres, as /var/lib and /etc are.
+            chmod(root, 0o755)
+            for host in hosts {
+                try stageCluster(host, root: root)
+                let material = try store.write { try HostMaterial.assemble(hostName: host.name.value, store: store, vault: KeyVault { nil }, now: now()) }
+                let plan = try InstallPlanner().plan(material, options: .init(root: root, link: true, configure: true, now: now()))
+                let report = try Installer().apply(plan, dryRun: false, reload: false, now: now())
+                try store.write {
+                    try store.recordDeployment(try material.deployment(via: .install, at: now()))
+                    try store.record("install", subject: host.name.value, detail: "demo, under \(root)", at: now())
+                }
+                installs.append((host.name.value, report, try Doctor.forHost(host.name.value, store: store, root: root, now: now()).run()))
+            }
+        }
+        return Result(database: database, bundlePath: bundlePath, hosts: hosts, certificates: certificates,
+                      installs: installs, skippedInstall: skipped)
+    }
+
+    /// What `pg_createcluster` leaves behind, in miniature: a data directory with PG_VERSION, and a
+    /// Debian config directory whose postgresql.conf names the snakeoil files and includes conf.d.
+    public static func stageCluster(_ host: PostgresHost, root: String) throws {
+        guard let postgres = SystemAccounts().user(host.osUser) else { return }
+        let data = host.dataDirectory.under(root), config = host.configDirectory.under(root)
+        for (directory, mode) in [(data, 0o700), (config, 0o755)] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            chmod(directory, mode_t(mode))
+            chown(directory, postgres.uid, postgres.gid)
+        }
+        var conf = ["data_directory = '\(data)'", "port = \(host.port)", "ssl = on"]
+        if host.postgresVersion >= PostgresVersion(uncheckedMajor: 9, minor: 2) {
+            conf += ["ssl_cert_file = '/etc/ssl/certs/ssl-cert-snakeoil.pem'", "ssl_key_file = '/etc/ssl/private/ssl-cert-snakeoil.key'"]
+        }
+        if host.postgresVersion >= PostgresVersion(uncheckedMajor: 9, minor: 3) { conf.append("include_dir = 'conf.d'") }
+        let files: [(String, String)] = [
+            (data + "/PG_VERSION", "\(host.postgresVersion)\n"),
+            (config + "/postgresql.conf", conf.joined(separator: "\n") + "\n"),
+            (config + "/pg_hba.conf", """
+                local   all             postgres                                peer
+                local   all             all                                     peer
+                host    all             all             127.0.0.1/32            scram-sha-256
+                local   replication     all                                     peer
+                host    replication     all             127.0.0.1/32            scram-sha-256
+
+                """),
+        ]
+        for (path, text) in files {
+            guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o640]) else {
+                throw CAError.io("cannot write '\(path)'")
+            }
+            chown(path, postgres.uid, postgres.gid)
+        }
     }
 }

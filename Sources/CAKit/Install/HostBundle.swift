@@ -45,6 +45,9 @@ public enum HostBundle {
             document = try decoder.decode(Document.self, from: Data(text.utf8))
         } catch let error as CAError {
             throw CAError.invalid("the host bundle holds an invalid value: \(error.localizedDescription)")
+        } catch DecodingError.keyNotFound(let key, let context) {
+            let path = (context.codingPath + [key]).map(\.stringValue).joined(separator: ".")
+            throw CAError.invalid("not a ca host bundle: '\(path)' is missing (expected the JSON that 'ca export' writes)")
         } catch {
             throw CAError.invalid("not a ca host bundle (expected the JSON that 'ca export' writes)")
         }

@@ -6,6 +6,12 @@ public struct HostMaterial: Sendable {
     public struct Pair: Codable, Sendable {
         public var certificatePEM: String
         public var keyPEM: String
+
+        // Spelled so snake_case conversion round-trips ("certificate_pem").
+        enum CodingKeys: String, CodingKey {
+            case certificatePEM = "certificatePem"
+            case keyPEM = "keyPem"
+        }
     }
 
     public var caName: String

@@ -62,6 +62,7 @@ public struct InstallPlanner {
         if options.configure { operations += try configuration(material, layout: layout, user: user) }
 
         try checkAccess(operations, layout: layout, user: user, version: host.postgresVersion)
+        try checkNoLinkedDirectories(operations)
         return InstallPlan(host: host, layout: layout, operations: operations)
     }
 
@@ -164,6 +165,18 @@ public struct InstallPlanner {
             }
             if op.path == layout.clientKey, let why = KeyFileRule.clientProblem(ownerUID: op.uid, mode: op.mode, isRegular: true) {
                 throw CAError.invalid("refusing to install: libpq would refuse '\(op.path)': it \(why)")
+            }
+        }
+    }
+
+    /// ca writes through no symlinked directory: every file's own directory must be a real one.
+    private func checkNoLinkedDirectories(_ operations: [PlannedOperation]) throws {
+        for op in operations {
+            let path = op.kind == .directory ? op.path : (op.path as NSString).deletingLastPathComponent
+            var info = stat()
+            if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK {
+                throw CAError.invalid("refusing to install: '\(path)' is a symbolic link; ca does not write through links",
+                                      fix: "Replace it with a real directory, or check who planted it.")
             }
         }
     }

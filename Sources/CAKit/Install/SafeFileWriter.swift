@@ -37,10 +37,7 @@ public struct SafeFileWriter {
         if lstat(op.path, &info) == 0 {
             switch info.st_mode & S_IFMT {
             case S_IFDIR: return .unchanged
-            case S_IFLNK:
-                var target = stat()
-                if stat(op.path, &target) == 0, target.st_mode & S_IFMT == S_IFDIR, target.st_uid == 0 || target.st_uid == op.uid { return .unchanged }
-                throw failure(op.path, "is a symbolic link to something that is not a directory owned by root or the target user")
+            case S_IFLNK: throw failure(op.path, "is a symbolic link; ca does not write through links")
             default: throw failure(op.path, "exists and is not a directory")
             }
         }

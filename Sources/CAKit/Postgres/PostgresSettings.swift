@@ -1,0 +1,65 @@
+import Foundation
+
+/// The settings PostgreSQL will use: postgresql.conf with its include, include_if_exists and
+/// include_dir directives followed in order, then postgresql.auto.conf; the last value wins.
+public struct PostgresSettings: Sendable {
+    public private(set) var values: [String: String] = [:]
+    /// Where each value came from, for doctor's messages.
+    public private(set) var origins: [String: String] = [:]
+
+    public init(configFile: String, dataDirectory: String) {
+        read(configFile, depth: 0)
+        read(dataDirectory + "/postgresql.auto.conf", depth: 0)
+    }
+
+    public subscript(name: String) -> String? { values[name.lowercased()] }
+
+    /// A file setting resolved like PostgreSQL does: relative paths are relative to the data directory.
+    public func path(_ name: String, dataDirectory: String) -> String? {
+        guard let value = self[name], !value.isEmpty else { return nil }
+        return value.hasPrefix("/") ? value : dataDirectory + "/" + value
+    }
+
+    private mutating func read(_ path: String, depth: Int) {
+        guard depth < 10, let data = FileManager.default.contents(atPath: path) else { return }
+        let directory = (path as NSString).deletingLastPathComponent
+        for line in String(decoding: data, as: UTF8.self).components(separatedBy: "\n") {
+            guard let (name, value) = Self.parse(line) else { continue }
+            let target = value.hasPrefix("/") ? value : directory + "/" + value
+            switch name {
+            case "include", "include_if_exists": read(target, depth: depth + 1)
+            case "include_dir":
+                let files = ((try? FileManager.default.contentsOfDirectory(atPath: target)) ?? [])
+                    .filter { $0.hasSuffix(".conf") && !$0.hasPrefix(".") }.sorted()
+                for file in files { read(target + "/" + file, depth: depth + 1) }
+            default:
+                values[name] = value
+                origins[name] = path
+            }
+        }
+    }
+
+    /// `name = value`, `name value`, `name = 'quoted ''value'''`; comments after '#'.
+    static func parse(_ line: String) -> (String, String)? {
+        var rest = Substring(line).drop { $0 == " " || $0 == "\t" }
+        guard let first = rest.first, first != "#" else { return nil }
+        let name = rest.prefix { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }
+        guard !name.isEmpty else { return nil }
+        rest = rest.dropFirst(name.count).drop { $0 == " " || $0 == "\t" }
+        if rest.first == "=" { rest = rest.dropFirst().drop { $0 == " " || $0 == "\t" } }
+        var value = ""
+        if rest.first == "'" {
+            var iterator = rest.dropFirst().makeIterator()
+            while let c = iterator.next() {
+                if c == "'" {
+                    if let next = iterator.next(), next == "'" { value.append("'"); continue }
+                    break
+                }
+                value.append(c)
+            }
+        } else {
+            value = String(rest.prefix { $0 != "#" && $0 != " " && $0 != "\t" })
+        }
+        return (name.lowercased(), value)
+    }
+}

@@ -1,0 +1,108 @@
+import CAKit
+import Foundation
+import TestSupport
+import Testing
+
+/// export → install --bundle with no CA database, as on a real standby; pg-config; doctor's exit codes.
+@Suite(.serialized, .enabled(if: InstallFixture.enabled, "needs root and the postgres user"))
+struct InstallCommandTests {
+    final class Setup {
+        let scratch: Scratch
+        let db: String
+        let pw: String
+        let bundlePW: String
+        let root: String
+
+        init() throws {
+            scratch = try Scratch()
+            chmod(scratch.path, 0o755)
+            db = scratch.file("ca.sqlite3")
+            pw = try scratch.write("pw", "ca passphrase\n")
+            bundlePW = try scratch.write("bpw", "bundle passphrase\n")
+            root = scratch.file("standby-root")
+            let steps: [[String]] = [
+                ["init", "--name", "cli-ca", "--passphrase-file", pw],
+                ["host", "add", "db1.example.com", "--ip", "192.0.2.1", "--role", "primary", "--data-dir", "/srv/pg/db1", "--config-dir", "/srv/pg/db1"],
+                ["host", "add", "db2.example.com", "--ip", "192.0.2.2", "--role", "standby", "--data-dir", "/srv/pg/db2", "--config-dir", "/srv/pg/db2"],
+                ["issue", "db1.example.com", "--passphrase-file", pw],
+                ["issue", "db2.example.com", "--passphrase-file", pw],
+            ]
+            for step in steps {
+                let result = try CABinary.run(step + ["--db", db])
+                #expect(result.status == 0, "\(step): \(result.stderr)")
+            }
+            let standby = try PostgresHost(name: HostName("db2.example.com"), dnsNames: [], ipAddresses: [], role: .standby, postgresVersion: .default,
+                                           dataDirectory: AbsolutePath("/srv/pg/db2", what: "d"), configDirectory: AbsolutePath("/srv/pg/db2", what: "c"),
+                                           osUser: "postgres", replicationUser: "replicator")
+            try Demo.stageCluster(standby, root: root)
+        }
+    }
+
+    @Test func exportThenInstallTheBundleWithoutADatabase() throws {
+        let setup = try Setup()
+        let bundle = setup.scratch.file("db2.bundle")
+        let export = try CABinary.run(["export", "db2.example.com", "-o", bundle, "--db", setup.db, "--passphrase-file", setup.pw,
+                                       "--bundle-passphrase-file", setup.bundlePW])
+        #expect(export.status == 0, "\(export.stderr)")
+        #expect(InstallFixture.attributes(bundle)?.mode == 0o600)
+        let text = try String(contentsOfFile: bundle, encoding: .utf8)
+        #expect(text.components(separatedBy: "BEGIN ENCRYPTED PRIVATE KEY").count == 3)
+        #expect(!text.contains("BEGIN PRIVATE KEY"))
+
+        let noDB = ["CA_DB": setup.scratch.file("absent.sqlite3")]
+        let wrong = try CABinary.run(["install", "--bundle", bundle, "--root", setup.root, "--link", "--configure",
+                                      "--bundle-passphrase-file", try setup.scratch.write("wrong", "nope")], environment: noDB)
+        #expect(wrong.status == 77, "\(wrong.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: setup.root + "/etc/ssl"))
+
+        let install = try CABinary.run(["install", "--bundle", bundle, "--root", setup.root, "--link", "--configure", "--json",
+                                        "--bundle-passphrase-file", setup.bundlePW], environment: noDB)
+        #expect(install.status == 0, "\(install.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(install.stdout.utf8)) as? [String: Any])
+        #expect(report["changed"] as? Bool == true)
+        #expect(!FileManager.default.fileExists(atPath: setup.scratch.file("absent.sqlite3")))
+
+        let doctor = try CABinary.run(["doctor", "db2.example.com", "--root", setup.root, "--data-dir", "/srv/pg/db2"], environment: noDB)
+        #expect(doctor.status == 0, "\(doctor.stdout)")
+        #expect(doctor.stdout.contains("0 FAIL"))
+
+        // The same bundle through a pipe, as `ca export db2 | ssh db2 ca install --bundle -`: nothing left to change.
+        let again = try CABinary.run(["install", "--bundle", "-", "--root", setup.root, "--link", "--configure", "--bundle-passphrase-file", setup.bundlePW],
+                                     environment: noDB, stdin: text)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stdout.contains("Nothing changed."))
+
+        chmod(setup.root + "/etc/ssl/private/db2.example.com.key", 0o644)
+        let broken = try CABinary.run(["doctor", "db2.example.com", "--root", setup.root, "--data-dir", "/srv/pg/db2"], environment: noDB)
+        #expect(broken.status == 1)
+        #expect(broken.stdout.contains("FAIL  ssl_key_file"))
+    }
+
+    @Test func plainKeysAndDryRun() throws {
+        let setup = try Setup()
+        let plain = try CABinary.run(["export", "db2.example.com", "--plain-keys", "--db", setup.db, "--passphrase-file", setup.pw])
+        #expect(plain.status == 0)
+        #expect(plain.stdout.components(separatedBy: "BEGIN PRIVATE KEY").count == 3)
+        let dry = try CABinary.run(["install", "--bundle", "-", "--root", setup.root, "--link", "--configure", "--dry-run"], stdin: plain.stdout)
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stdout.contains("would: created  root:ssl-cert      0640  \(setup.root)/etc/ssl/private/db2.example.com.key"))
+        #expect(!FileManager.default.fileExists(atPath: setup.root + "/etc/ssl"))
+        let garbage = try CABinary.run(["install", "--bundle", "-", "--root", setup.root], stdin: "{\"format\": \"something else\"}")
+        #expect(garbage.status == 64 && garbage.stderr.hasPrefix("error: "))
+        let both = try CABinary.run(["install", "db2.example.com", "--bundle", "-", "--db", setup.db])
+        #expect(both.status == 64)
+    }
+
+    @Test func pgConfigPrintsTheVersionsLines() throws {
+        let setup = try Setup()
+        let result = try CABinary.run(["pg-config", "db2.example.com", "--db", setup.db])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("primary_conninfo = 'host=db1.example.com hostaddr=192.0.2.1 port=5432"))
+        #expect(result.stdout.contains("hostssl  replication  replicator  192.0.2.1/32  cert"))
+        #expect(result.stdout.contains("standby.signal"))
+        let json = try CABinary.run(["pg-config", "db1.example.com", "--json", "--db", setup.db])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(object["standby_signal"] as? Bool == false)
+        #expect((object["pg_hba_conf"] as? [String])?.contains("hostssl  replication  replicator  192.0.2.2/32  cert") == true)
+    }
+}
