@@ -168,6 +168,28 @@ public final class Certificate: @unchecked Sendable {
     }
 
     public var subject: String { Certificate.format(X509_get_subject_name(raw)) }
+
+    /// The subject as the attributes ca writes (CN, OU, O), to re-issue a certificate with the same name.
+    public var subjectName: DistinguishedName {
+        func value(_ nid: Int32) -> String? {
+            guard let name = X509_get_subject_name(raw) else { return nil }
+            let index = X509_NAME_get_index_by_NID(name, nid, -1)
+            guard index >= 0, let entry = X509_NAME_get_entry(name, index), let data = X509_NAME_ENTRY_get_data(entry) else { return nil }
+            return Certificate.bytes(UnsafePointer(data)).map { String(decoding: $0, as: UTF8.self) }
+        }
+        return DistinguishedName(commonName: value(NID_commonName) ?? "", organizationalUnit: value(NID_organizationalUnitName),
+                                 organization: value(NID_organizationName))
+    }
+
+    /// The extended key usages ca understands.
+    public var extendedKeyUsage: [ExtendedKeyUsage] {
+        let flags = X509_get_extended_key_usage(raw)
+        if flags == UINT32_MAX { return [] }
+        var out: [ExtendedKeyUsage] = []
+        if flags & UInt32(XKU_SSL_SERVER) != 0 { out.append(.serverAuth) }
+        if flags & UInt32(XKU_SSL_CLIENT) != 0 { out.append(.clientAuth) }
+        return out
+    }
     public var issuer: String { Certificate.format(X509_get_issuer_name(raw)) }
     public var notBefore: Date { Certificate.date(X509_get0_notBefore(raw)) }
     public var notAfter: Date { Certificate.date(X509_get0_notAfter(raw)) }

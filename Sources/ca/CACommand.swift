@@ -17,6 +17,7 @@ struct CACommand: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             InitCommand.self, HostCommand.self, IssueCommand.self, ListCommand.self, ShowCommand.self,
+            RevokeCommand.self, RenewCommand.self, RenewCACommand.self, RotateCommand.self,
             BundleCommand.self, CRLCommand.self, ExportCommand.self, InstallCommand.self, PgConfigCommand.self,
             DoctorCommand.self, StatusCommand.self, LogCommand.self, DemoCommand.self,
         ])

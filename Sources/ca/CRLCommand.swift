@@ -9,6 +9,7 @@ struct CRLCommand: ParsableCommand {
         discussion: "An expired CRL makes PostgreSQL refuse every certificate: re-install the CRL well before its next update.")
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Write to this file instead of standard output.", valueName: "file")) var output: String?
+    @Option(name: .long, parsing: .unconditional, help: "From now on, CRLs stay valid this many days (their nextUpdate; default 30).") var days: Int?
     @OptionGroup var passphrase: PassphraseOptions
     @OptionGroup var global: GlobalOptions
 
@@ -22,6 +23,7 @@ struct CRLCommand: ParsableCommand {
 
     func run() throws {
         let session = try Session(global: global, passphrase: passphrase)
+        if let days { try Lifecycle(store: session.store, vault: session.vault).setCRLDays(days) }
         let crls = try session.store.write { try CRLPublisher(store: session.store, vault: session.vault).currentCRLs(now: Date(), force: true) }
         if global.json {
             return try Output.json(crls.map { JSON(issuer: $0.issuer, number: $0.number, thisUpdate: $0.thisUpdate, nextUpdate: $0.nextUpdate, revoked: $0.revokedSerials.map(\.hex)) })

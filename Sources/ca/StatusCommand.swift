@@ -16,6 +16,7 @@ struct StatusCommand: ParsableCommand {
         let hosts: Int
         let certificates: [String: Int]
         let expiringSoon: [CertificateJSON]
+        let rotationStage: String?
         let warnings: [String]
     }
 
@@ -44,12 +45,23 @@ struct StatusCommand: ParsableCommand {
         }
         if !expiring.isEmpty { warnings.append("\(expiring.count) active certificate(s) expire within \(within)") }
         if let problem = try store.integrityProblem() { warnings.append("database integrity check failed: \(problem)") }
+        for authority in try store.trustedAuthorities() {
+            guard let crl = try store.latestCRL(authorityID: authority.id) else { continue }
+            let left = crl.nextUpdate.timeIntervalSince(now)
+            if left <= 0 {
+                warnings.append("the CRL of '\(authority.name)' (crlNumber \(crl.number)) expired on \(crl.nextUpdate.iso8601): PostgreSQL refuses every certificate. Run 'ca crl' and install it")
+            } else if left < 7 * 86_400 {
+                warnings.append("the CRL of '\(authority.name)' expires in \(Int(left / 3600)) hours: run 'ca crl' (or any install) and install it")
+            }
+        }
+        let rotation = try store.openRotation()
+        if let rotation { warnings.append("a CA rotation is \(rotation.stage.rawValue): see 'ca rotate status'") }
 
         if global.json {
             return try Output.json(JSON(
                 database: store.path, authorities: try authorities.map { try AuthorityJSON($0) }, hosts: hosts.count,
                 certificates: Dictionary(uniqueKeysWithValues: CertificateStatus.allCases.map { ($0.rawValue, counts[$0] ?? 0) }),
-                expiringSoon: expiring.map { CertificateJSON($0, now: now) }, warnings: warnings))
+                expiringSoon: expiring.map { CertificateJSON($0, now: now) }, rotationStage: rotation?.stage.rawValue, warnings: warnings))
         }
         print("Database:      \(store.path)")
         for authority in authorities {

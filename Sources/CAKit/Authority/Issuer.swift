@@ -6,7 +6,7 @@ import Foundation
 public final class Issuer {
     public let store: CAStore
     public let vault: KeyVault
-    private let now: () -> Date
+    let now: () -> Date
 
     public init(store: CAStore, vault: KeyVault, now: @escaping () -> Date = Date.init) {
         self.store = store
@@ -22,12 +22,7 @@ public final class Issuer {
         if let existing = try? store.activeAuthority() {
             throw CAError.alreadyInitialized(path: store.path, name: existing.name)
         }
-        let (certificate, keyPEM) = try CAError.translatingCrypto { () -> (Certificate, String) in
-            let key = try PrivateKey(generating: keyType)
-            let template = Profile.root(name: name).template(serial: try SerialNumber.random(), validity: validity)
-            let certificate = try Certificate.sign(template, subjectKey: key, issuer: nil)
-            return (certificate, try key.pkcs8PEM(passphrase: passphrase))
-        }
+        let (certificate, keyPEM) = try makeRoot(commonName: name, keyType: keyType, validity: validity, passphrase: passphrase)
         return try store.write {
             if let existing = try? store.activeAuthority() {  // a concurrent init won the race
                 throw CAError.alreadyInitialized(path: store.path, name: existing.name)
@@ -38,6 +33,15 @@ public final class Issuer {
                              detail: "\(keyType.rawValue), expires \(certificate.notAfter.iso8601)\(passphrase == nil ? ", key NOT encrypted (--no-passphrase)" : "")",
                              at: now)
             return try store.activeAuthority().with(id: id)
+        }
+    }
+
+    /// A self-signed root and its key as stored (encrypted under `passphrase` unless nil).
+    static func makeRoot(commonName: String, keyType: KeyType, validity: Validity, passphrase: String?) throws -> (Certificate, String) {
+        try CAError.translatingCrypto { () -> (Certificate, String) in
+            let key = try PrivateKey(generating: keyType)
+            let template = Profile.root(name: commonName).template(serial: try SerialNumber.random(), validity: validity)
+            return (try Certificate.sign(template, subjectKey: key, issuer: nil), try key.pkcs8PEM(passphrase: passphrase))
         }
     }
 
@@ -72,27 +76,10 @@ public final class Issuer {
 
     private func issue(_ profiles: [Profile], hostName: String?, keyType: KeyType?, days: Int?) throws -> IssueResult {
         let now = self.now()
-        let authority = try store.activeAuthority()
-        let caCertificate = try authority.certificate()
-        let validity = try Validity.leaf(now: now, days: days, issuer: caCertificate)
-        let caKey = try vault.key(of: authority)
-        let leafKeyType = keyType ?? authority.keyType
-
-        var records: [CertificateRecord] = []
-        for profile in profiles {
-            let (certificate, key) = try CAError.translatingCrypto { () -> (Certificate, PrivateKey) in
-                let key = try PrivateKey(generating: leafKeyType)
-                let template = profile.template(serial: try SerialNumber.random(), validity: validity)
-                return (try Certificate.sign(template, subjectKey: key, issuer: (caCertificate, caKey)), key)
-            }
-            records.append(CertificateRecord(
-                serial: certificate.serial, authorityID: authority.id, hostName: hostName, kind: profile.kind ?? .server,
-                subject: certificate.subject, names: certificate.subjectAlternativeNames.map(\.description),
-                keyType: leafKeyType, notBefore: certificate.notBefore, notAfter: certificate.notAfter, status: .active,
-                fingerprint: certificate.fingerprint, certificatePEM: certificate.pem,
-                keyPEM: try vault.seal(key, issuer: authority), createdAt: now))
+        let signer = try Signer(store: store, vault: vault, now: now, days: days)
+        let records = try profiles.map { profile in
+            try signer.mint(profile, key: PrivateKeyChoice.generate(keyType ?? signer.authority.keyType), hostName: hostName, replaces: nil)
         }
-
         let superseded = try store.write { () -> [SerialNumber] in
             var superseded: [SerialNumber] = []
             for record in records {
@@ -105,11 +92,74 @@ public final class Issuer {
             }
             return superseded
         }
-        var warnings: [String] = []
-        if validity.cappedToIssuer {
-            warnings.append("validity capped to the CA's expiry (\(validity.notAfter.iso8601)): renew or rotate the CA soon")
+        return IssueResult(certificates: records, superseded: superseded, warnings: signer.warnings)
+    }
+
+    /// The successor of `record` under `signer`: same subject, names, usage and key type; a new key
+    /// unless `keepKey`. Nothing is stored.
+    func successor(of record: CertificateRecord, signer: Signer, keepKey: Bool) throws -> CertificateRecord {
+        let old = try CAError.translatingCrypto { try Certificate(pem: record.certificatePEM) }
+        let profile = Profile(subject: old.subjectName, isCA: false, extendedKeyUsage: old.extendedKeyUsage,
+                              subjectAlternativeNames: old.subjectAlternativeNames, kind: record.kind)
+        var key = PrivateKeyChoice.generate(record.keyType)
+        if keepKey {
+            guard let authority = try store.authorities().first(where: { $0.id == record.authorityID }),
+                  let existing = try vault.open(record, issuer: authority) else {
+                throw CAError.invalid("certificate \(record.serial.hex) has no stored key to keep", fix: "Renew without --keep-key.")
+            }
+            key = .reuse(existing)
         }
-        return IssueResult(certificates: records, superseded: superseded, warnings: warnings)
+        return try signer.mint(profile, key: key, hostName: record.hostName, replaces: record.serial)
+    }
+}
+
+/// Whether a new leaf gets a fresh key or keeps one.
+enum PrivateKeyChoice {
+    case generate(KeyType)
+    case reuse(PrivateKey)
+}
+
+/// Signs leaves under the signing authority with one validity rule; decrypts the CA key once.
+struct Signer {
+    let authority: AuthorityRecord
+    let certificate: Certificate
+    let key: PrivateKey
+    let validity: Validity
+    let vault: KeyVault
+    let now: Date
+
+    init(store: CAStore, vault: KeyVault, now: Date, days: Int?, authority: AuthorityRecord? = nil) throws {
+        let authority = try authority ?? store.activeAuthority()
+        self.authority = authority
+        certificate = try authority.certificate()
+        validity = try Validity.leaf(now: now, days: days, issuer: certificate)
+        key = try vault.key(of: authority)
+        self.vault = vault
+        self.now = now
+    }
+
+    var warnings: [String] {
+        validity.cappedToIssuer ? ["validity capped to the CA's expiry (\(validity.notAfter.iso8601)): renew or rotate the CA soon"] : []
+    }
+
+    func mint(_ profile: Profile, key choice: PrivateKeyChoice, hostName: String?, replaces: SerialNumber?) throws -> CertificateRecord {
+        let (certificate, leafKey) = try CAError.translatingCrypto { () -> (Certificate, PrivateKey) in
+            let leafKey: PrivateKey
+            switch choice {
+            case .generate(let type): leafKey = try PrivateKey(generating: type)
+            case .reuse(let existing): leafKey = existing
+            }
+            let template = profile.template(serial: try SerialNumber.random(), validity: validity)
+            return (try Certificate.sign(template, subjectKey: leafKey, issuer: (self.certificate, key)), leafKey)
+        }
+        var record = CertificateRecord(
+            serial: certificate.serial, authorityID: authority.id, hostName: hostName, kind: profile.kind ?? .server,
+            subject: certificate.subject, names: certificate.subjectAlternativeNames.map(\.description),
+            keyType: leafKey.type, notBefore: certificate.notBefore, notAfter: certificate.notAfter, status: .active,
+            fingerprint: certificate.fingerprint, certificatePEM: certificate.pem,
+            keyPEM: try vault.seal(leafKey, issuer: authority), createdAt: now)
+        record.replaces = replaces
+        return record
     }
 }
 

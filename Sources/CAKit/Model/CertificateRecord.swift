@@ -17,6 +17,8 @@ public struct CertificateRecord: Sendable {
     /// PKCS#8, encrypted under the issuing CA's wrapping secret; nil if ca did not make the key.
     public var keyPEM: String?
     public var createdAt: Date
+    /// The certificate this one renewed or re-issued, if any.
+    public var replaces: SerialNumber? = nil
 
     public func isExpired(at now: Date) -> Bool { notAfter <= now }
 }

@@ -10,10 +10,11 @@ extension CAStore {
         parameters += [.text(record.keyType.rawValue), .integer(record.notBefore.unixSeconds), .integer(record.notAfter.unixSeconds)]
         parameters += [.text(record.status.rawValue), .text(record.fingerprint), .text(record.certificatePEM), keyPEM]
         parameters.append(.integer(record.createdAt.unixSeconds))
+        parameters.append(record.replaces.map { .text($0.hex) } ?? .null)
         try db.query("""
             INSERT INTO certificates (authority_id, serial, host_id, host_name, kind, subject, names, key_type, not_before,
-                                      not_after, status, fingerprint, certificate_pem, key_pem, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                      not_after, status, fingerprint, certificate_pem, key_pem, created_at, replaces)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, parameters)
     }
 
@@ -28,6 +29,22 @@ extension CAStore {
         return rows.compactMap { SerialNumber(hex: $0.string("serial")) }
     }
 
+    /// Marks one certificate superseded (it stays valid until it expires).
+    public func supersede(_ record: CertificateRecord) throws {
+        try db.query("UPDATE certificates SET status = 'superseded' WHERE authority_id = ? AND serial = ? AND status = 'active'",
+                     [.integer(record.authorityID), .text(record.serial.hex)])
+    }
+
+    /// Active certificates issued by one authority, oldest first.
+    public func activeCertificates(authorityID: Int64, limit: Int? = nil) throws -> [CertificateRecord] {
+        try db.query("SELECT * FROM certificates WHERE authority_id = ? AND status = 'active' ORDER BY created_at, serial" + (limit.map { " LIMIT \($0)" } ?? ""),
+                     [.integer(authorityID)]).map(certificate)
+    }
+
+    public func activeCount(authorityID: Int64) throws -> Int {
+        Int(try db.query("SELECT count(*) AS n FROM certificates WHERE authority_id = ? AND status = 'active'", [.integer(authorityID)]).first?.int("n") ?? 0)
+    }
+
     public func certificates(_ filter: CertificateFilter) throws -> [CertificateRecord] {
         var clauses: [String] = []
         var parameters: [SQLValue] = []
@@ -35,8 +52,13 @@ extension CAStore {
         if let kind = filter.kind { clauses.append("kind = ?"); parameters.append(.text(kind.rawValue)) }
         if let status = filter.status { clauses.append("status = ?"); parameters.append(.text(status.rawValue)) }
         if let before = filter.expiringBefore {
-            clauses.append("not_after > ? AND not_after <= ?")
-            parameters += [.integer(filter.now.unixSeconds), .integer(before.unixSeconds)]
+            if filter.includeExpired {
+                clauses.append("not_after <= ?")
+                parameters.append(.integer(before.unixSeconds))
+            } else {
+                clauses.append("not_after > ? AND not_after <= ?")
+                parameters += [.integer(filter.now.unixSeconds), .integer(before.unixSeconds)]
+            }
         }
         var sql = "SELECT * FROM certificates"
         if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
@@ -70,11 +92,13 @@ extension CAStore {
             throw CAError.notADatabase(path: path, reason: "certificate \(row.string("serial")) has an unreadable row")
         }
         let names = row.string("names")
-        return CertificateRecord(serial: serial, authorityID: row.int("authority_id"), hostName: row.optionalString("host_name"),
+        var record = CertificateRecord(serial: serial, authorityID: row.int("authority_id"), hostName: row.optionalString("host_name"),
                                  kind: kind, subject: row.string("subject"),
                                  names: names.isEmpty ? [] : names.components(separatedBy: "\n"), keyType: keyType,
                                  notBefore: row.date("not_before"), notAfter: row.date("not_after"), status: status,
                                  fingerprint: row.string("fingerprint"), certificatePEM: row.string("certificate_pem"),
                                  keyPEM: row.optionalString("key_pem"), createdAt: row.date("created_at"))
+        record.replaces = row.optionalString("replaces").flatMap { SerialNumber(hex: $0) }
+        return record
     }
 }

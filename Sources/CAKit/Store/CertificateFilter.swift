@@ -9,6 +9,8 @@ public struct CertificateFilter: Sendable {
     public var expiringBefore: Date?
     public var now: Date
     public var limit: Int?
+    /// With `expiringBefore`: also those already expired (renew wants them, list does not).
+    public var includeExpired = false
 
     public init(hostName: String? = nil, kind: CertificateKind? = nil, status: CertificateStatus? = nil,
                 expiringBefore: Date? = nil, now: Date = Date(), limit: Int? = nil) {

@@ -106,5 +106,28 @@ struct Migration: Sendable {
             );
             CREATE INDEX deployments_by_host ON deployments (host_name, id);
             """),
+        Migration(name: "0003_rotation_renewal", sql: """
+            -- The certificate a renewal or a rotation re-issue replaced (its serial), so that
+            -- "re-issued exactly once" is checkable.
+            ALTER TABLE certificates ADD COLUMN replaces TEXT;
+            CREATE UNIQUE INDEX certificates_one_successor ON certificates (replaces) WHERE replaces IS NOT NULL;
+
+            -- Staged CA rotations. At most one is open (started, reissuing, reissued).
+            CREATE TABLE rotations (
+                id               INTEGER PRIMARY KEY,
+                old_authority_id INTEGER NOT NULL REFERENCES authorities (id),
+                new_authority_id INTEGER NOT NULL REFERENCES authorities (id),
+                stage            TEXT    NOT NULL CHECK (stage IN ('started', 'reissuing', 'reissued', 'finished', 'aborted')),
+                started_at       INTEGER NOT NULL,
+                updated_at       INTEGER NOT NULL
+            );
+
+            -- Earlier certificates of an authority replaced by 'renew-ca' (same key, new validity).
+            CREATE TABLE authority_certificates (
+                authority_id    INTEGER NOT NULL REFERENCES authorities (id),
+                certificate_pem TEXT    NOT NULL,
+                replaced_at     INTEGER NOT NULL
+            );
+            """),
     ]
 }

@@ -1,0 +1,109 @@
+import Foundation
+
+/// Revocation, renewal and CA renewal. Each operation is one transaction; the CRL is re-signed in
+/// the same transaction as a revocation, so the database never holds a revocation its CRL lacks.
+public struct Lifecycle {
+    public let store: CAStore
+    public let vault: KeyVault
+    let now: () -> Date
+
+    public init(store: CAStore, vault: KeyVault, now: @escaping () -> Date = Date.init) {
+        self.store = store
+        self.vault = vault
+        self.now = now
+    }
+
+    /// Certificates named by a serial (or unique prefix) or by a host (its active ones, optionally of one kind).
+    public func resolve(_ what: String, kind: CertificateKind? = nil) throws -> [CertificateRecord] {
+        if let name = try? HostName(what).value, (try? store.host(named: name)) != nil {
+            let records = try store.certificates(CertificateFilter(hostName: name, kind: kind, status: .active))
+            guard !records.isEmpty else { throw CAError.invalid("host '\(name)' has no active\(kind.map { " \($0.rawValue)" } ?? "") certificates") }
+            return records
+        }
+        let matches = try store.certificates(serialPrefix: what)
+        guard !matches.isEmpty else { throw CAError.unknownCertificate(what) }
+        guard matches.count == 1 else { throw CAError.ambiguousSerial(what, matches: matches.count) }
+        return matches
+    }
+
+    /// Revokes and re-signs the CRLs. Returns what was revoked and the new CRLs.
+    public func revoke(_ records: [CertificateRecord], reason: RevocationReason) throws -> (revoked: [CertificateRecord], crls: [CertificateRevocationList]) {
+        let now = self.now()
+        for record in records where record.status == .revoked {
+            throw CAError.invalid("certificate \(record.serial.hex) is already revoked")
+        }
+        // Decrypt the CA keys before the lock, as issuance does.
+        for authority in try store.trustedAuthorities() { _ = try vault.key(of: authority) }
+        return try store.write {
+            for record in records {
+                try store.revoke(record, reason: reason, at: now)
+                try store.record("revoke", subject: record.subject, serial: record.serial,
+                                 detail: "\(reason.rawValue)\(record.hostName.map { ", host \($0)" } ?? "")", at: now)
+            }
+            let crls = try CRLPublisher(store: store, vault: vault).currentCRLs(now: now, force: true)
+            return (records, crls)
+        }
+    }
+
+    /// Re-issues active certificates that expire within `window` (or have expired), optionally one
+    /// host's. The old ones become superseded, not revoked.
+    public func renew(within window: TimeInterval, hostName: String?, keepKey: Bool, days: Int?) throws -> IssueResult {
+        let now = self.now()
+        var filter = CertificateFilter(hostName: hostName, status: .active, expiringBefore: now.addingTimeInterval(window), now: now)
+        filter.includeExpired = true
+        let due = try store.certificates(filter)
+        guard !due.isEmpty else { return IssueResult(certificates: [], superseded: [], warnings: []) }
+        let issuer = Issuer(store: store, vault: vault, now: { now })
+        let signer = try Signer(store: store, vault: vault, now: now, days: days)
+        let successors = try due.map { try issuer.successor(of: $0, signer: signer, keepKey: keepKey) }
+        try store.write {
+            for (old, new) in zip(due, successors) {
+                try store.insertCertificate(new)
+                try store.supersede(old)
+                try store.record("renew", subject: new.subject, serial: new.serial, detail: "replaces \(old.serial.hex)\(keepKey ? ", same key" : "")", at: now)
+            }
+        }
+        return IssueResult(certificates: successors, superseded: due.map(\.serial), warnings: signer.warnings)
+    }
+
+    /// A new certificate for the signing CA on the same key. Before it commits, every active leaf
+    /// is verified with OpenSSL against the new CA certificate alone.
+    public func renewAuthority(days: Int) throws -> AuthorityRecord {
+        let now = self.now()
+        let authority = try store.activeAuthority()
+        let key = try vault.key(of: authority)
+        let old = try authority.certificate()
+        let validity = try Validity.root(now: now, days: days)
+        let renewed = try CAError.translatingCrypto {
+            try Certificate.sign(CertificateTemplate(subject: old.subjectName, serial: try SerialNumber.random(), notBefore: validity.notBefore,
+                                                     notAfter: validity.notAfter, isCA: true), subjectKey: key, issuer: nil)
+        }
+        guard renewed.subjectKeyIdentifier == old.subjectKeyIdentifier, renewed.subject == old.subject else {
+            throw CAError.crypto("the renewed CA certificate's name or key id differs from the old one", details: [])
+        }
+        let leaves = try store.activeCertificates(authorityID: authority.id)
+        for leaf in leaves {
+            let certificate = try CAError.translatingCrypto { try Certificate(pem: leaf.certificatePEM) }
+            if leaf.isExpired(at: now) { continue }
+            if let why = ChainVerifier.failure(of: certificate, trusted: [renewed], purpose: leaf.kind == .server ? .server : .client, at: now) {
+                throw CAError.crypto("refusing to renew the CA: certificate \(leaf.serial.hex) would not verify under the renewed CA (\(why))", details: [])
+            }
+        }
+        return try store.write {
+            try store.replaceCertificate(of: authority, with: renewed, at: now)
+            try store.record("renew-ca", subject: renewed.subject, serial: renewed.serial,
+                             detail: "same key, expires \(renewed.notAfter.iso8601); \(leaves.count) active leaves verified", at: now)
+            return try store.activeAuthority()
+        }
+    }
+
+    /// Sets how long CRLs stay valid (their nextUpdate) for the signing CA.
+    public func setCRLDays(_ days: Int) throws {
+        guard (1...3650).contains(days) else { throw CAError.invalid("invalid --days \(days) for CRLs: from 1 to 3650") }
+        let authority = try store.activeAuthority()
+        try store.write {
+            try store.setCRLDays(days, authorityID: authority.id)
+            if let rotation = try store.openRotation() { try store.setCRLDays(days, authorityID: rotation.newAuthorityID) }
+        }
+    }
+}
