@@ -34,5 +34,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CAKit"], path: "Tests/TestSupport"),
         .testTarget(name: "CAKitTests", dependencies: ["CAKit", "TestSupport"]),
         .testTarget(name: "CACommandTests", dependencies: ["CAKit", "TestSupport"]),
+        // Real PostgreSQL servers on loopback, driven through the built ca (run as root).
+        .testTarget(name: "IntegrationTests", dependencies: ["CAKit", "TestSupport"]),
     ]
 )

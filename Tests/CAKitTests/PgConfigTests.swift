@@ -105,7 +105,7 @@ private func pv(_ text: String) -> PostgresVersion { try! PostgresVersion(text) 
     }
 
     @Test func keyFileRulesMatchPostgreSQL() throws {
-        let v15 = try pv("15"), v95 = try pv("9.5")
+        let v15 = pv("15"), v95 = pv("9.5")
         #expect(KeyFileRule.serverProblem(version: v15, ownerUID: 0, mode: 0o640, isRegular: true, serverUID: 101) == nil)
         #expect(KeyFileRule.serverProblem(version: v15, ownerUID: 101, mode: 0o600, isRegular: true, serverUID: 101) == nil)
         #expect(KeyFileRule.serverProblem(version: v15, ownerUID: 101, mode: 0o640, isRegular: true, serverUID: 101) != nil)

@@ -1,0 +1,252 @@
+import CAKit
+import Foundation
+import TestSupport
+import Testing
+
+enum PostgresAvailability {
+    static var available: Bool { geteuid() == 0 && LocalCluster.newestBinaries() != nil && SystemAccounts().user("postgres") != nil }
+    /// In CI the suite must run: a missing server there fails instead of skipping.
+    static var enabled: Bool { available || ProcessInfo.processInfo.environment["CI"] == "true" }
+}
+
+/// Until a real primary and standby replicate using only what `ca` wrote, nothing is proven.
+/// Every PKI step goes through the built `ca`; PostgreSQL runs as the postgres user on loopback
+/// ports in a scratch directory and is stopped by its own PIDs at the end, also on failure.
+@Suite(.serialized, .enabled(if: PostgresAvailability.enabled, "PostgreSQL server binaries or root missing: apt-get install postgresql, run as root"))
+struct ReplicationTests {
+    /// The world of one run: scratch tree, CA database, two clusters.
+    final class World {
+        let scratch: Scratch
+        let root: String
+        let db: String
+        let pw: String
+        let bundlePW: String
+        let binaries: String
+        let version: PostgresVersion
+        let primary: LocalCluster
+        let standby: LocalCluster
+        let primaryName = "db1.e2e.internal", standbyName = "db2.e2e.internal"
+        var started: [LocalCluster] = []
+        private var clock = Date()
+
+        init() throws {
+            let (binaries, version) = try #require(LocalCluster.newestBinaries())
+            self.binaries = binaries
+            self.version = version
+            scratch = try Scratch()
+            chmod(scratch.path, 0o755)
+            root = scratch.file("root")
+            db = scratch.file("ca.sqlite3")
+            pw = try scratch.write("pw", "e2e ca passphrase\n")
+            bundlePW = try scratch.write("bundle-pw", "e2e bundle passphrase\n")
+            let postgres = try #require(SystemAccounts().user("postgres"))
+            for directory in ["run", "log", "root/pg/db1", "root/pg/db2", "intruder"] {
+                let path = scratch.file(directory)
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                chmod(path, directory.hasPrefix("root/pg/") ? 0o700 : 0o755)
+                chown(path, postgres.uid, postgres.gid)
+            }
+            chmod(root, 0o755)
+            chmod(root + "/pg", 0o755)
+            primary = LocalCluster(binaries: binaries, dataDirectory: root + "/pg/db1", socketDirectory: scratch.file("run"),
+                                   port: LocalCluster.freePort(), logFile: scratch.file("log/primary.log"))
+            standby = LocalCluster(binaries: binaries, dataDirectory: root + "/pg/db2", socketDirectory: scratch.file("run"),
+                                   port: LocalCluster.freePort(), logFile: scratch.file("log/standby.log"))
+        }
+
+        deinit { stopAll() }
+
+        func stopAll() {
+            for cluster in started.reversed() { cluster.stop() }
+            started = []
+        }
+
+        /// Runs `ca` with this world's database and passphrase; the test fails on a non-zero exit.
+        @discardableResult
+        func ca(_ arguments: [String], expect status: Int32 = 0, stdin: String? = nil) throws -> ProcessResult {
+            let result = try CABinary.run(arguments, environment: ["CA_DB": db], stdin: stdin)
+            #expect(result.status == status, "ca \(arguments.joined(separator: " ")): \(result.stderr)")
+            if result.status != status { throw CAError.io("ca \(arguments.first ?? "") exited \(result.status)") }
+            return result
+        }
+
+        /// The host's bundle, exported and installed the way a remote host would get it.
+        func ship(_ host: String, reload: Bool = true, link: Bool = true) throws {
+            let bundle = scratch.file("\(host).bundle")
+            try ca(["export", host, "-o", bundle, "--passphrase-file", pw, "--bundle-passphrase-file", bundlePW])
+            var install = ["install", "--bundle", bundle, "--root", root, "--bundle-passphrase-file", bundlePW]
+            if link { install += ["--link", "--configure"] }
+            if reload { install.append("--reload") }
+            try ca(install)
+        }
+
+        func step(_ name: String) {
+            let now = Date()
+            print("e2e: \(name) (\(String(format: "%.2f", now.timeIntervalSince(clock))) s since the last step)")
+            clock = now
+        }
+
+        var walsender: [String] {
+            (try? primary.sql("SELECT r.state, s.ssl, s.client_dn, s.client_serial FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)"))?
+                .split(separator: "\n").map(String.init) ?? []
+        }
+
+        var streaming: Bool { walsender.first?.hasPrefix("streaming|t|") == true }
+
+        /// Writes a row on the primary, ends the walsender, and waits (10 s at most) for streaming
+        /// to resume and the row to reach the standby.
+        func reconnectAndCheck(_ label: String) throws {
+            _ = try primary.sql("INSERT INTO probe VALUES ('\(label)')")
+            _ = try primary.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_replication")
+            let resumed = LocalCluster.wait(timeout: 10) { streaming }
+            #expect(resumed, "\(label): streaming did not resume within 10 s. Standby log:\n\(standby.log.suffix(1500))")
+            let arrived = LocalCluster.wait(timeout: 10) { (try? standby.sql("SELECT count(*) FROM probe WHERE label = '\(label)'")) == "1" }
+            #expect(arrived, "\(label): the row written on the primary did not reach the standby")
+            if !resumed || !arrived { throw CAError.io("replication lost at \(label)") }
+        }
+
+        func activeSerial(_ host: String, _ kind: String) throws -> String {
+            let list = try ca(["list", "--host", host, "--kind", kind, "--status", "active", "--json"])
+            let rows = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+            return try #require(rows.last?["serial"] as? String)
+        }
+
+        /// The standby's replication conninfo as ca would write it.
+        func standbyConninfo() throws -> String {
+            let config = try ca(["pg-config", standbyName, "--root", root, "--json"])
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(config.stdout.utf8)) as? [String: Any])
+            let lines = (object["postgresql_conf"] as? [String] ?? []) + (object["recovery_conf"] as? [String] ?? [])
+            let line = try #require(lines.first { $0.hasPrefix("primary_conninfo = '") })
+            return String(line.dropFirst("primary_conninfo = '".count).dropLast())
+        }
+    }
+
+    @Test func replicationOverVerifiedTLSSurvivesRevocationRotationAndRenewal() throws {
+        let w = try World()
+        defer { w.stopAll() }
+
+        // 1. The PKI, through ca only.
+        w.step("start")
+        try w.ca(["init", "--name", "e2e-ca", "--passphrase-file", w.pw])
+        for (name, role, cluster) in [(w.primaryName, "primary", w.primary), (w.standbyName, "standby", w.standby)] {
+            let dataDir = String(cluster.dataDirectory.dropFirst(w.root.count))
+            try w.ca(["host", "add", name, "--ip", "127.0.0.1", "--role", role, "--pg-version", w.version.description,
+                      "--data-dir", dataDir, "--config-dir", dataDir, "--port", String(cluster.port)])
+            try w.ca(["issue", name, "--passphrase-file", w.pw])
+        }
+        w.step("1a: CA, hosts and certificates")
+
+        try w.primary.initdb()
+        w.started.append(w.primary)
+        try w.ship(w.primaryName, reload: false)
+        try w.primary.start()
+        _ = try w.primary.sql("CREATE ROLE replicator LOGIN REPLICATION")
+        _ = try w.primary.sql("CREATE TABLE probe (label text)")
+        w.step("1b: primary initdb, install --bundle --link --configure, start")
+
+        // The standby: its files first, then pg_basebackup over TLS with its replication certificate,
+        // then the links pg_basebackup does not copy, and its config.
+        try w.ship(w.standbyName, reload: false, link: false)
+        try LocalCluster.basebackup(binaries: w.binaries, conninfo: try w.standbyConninfo(), into: w.standby.dataDirectory)
+        try w.standby.appendSettings(["port = \(w.standby.port)", "wal_retrieve_retry_interval = '500ms'"])
+        try w.ship(w.standbyName, reload: false)
+        try w.standby.start()
+        w.started.append(w.standby)
+        w.step("1c: pg_basebackup over TLS, standby install --bundle --link --configure, start")
+
+        #expect(LocalCluster.wait(timeout: 15) { w.streaming }, "no streaming: \(w.walsender)\n\(w.standby.log.suffix(2000))")
+        let sender = try #require(w.walsender.first)
+        #expect(sender.contains("OU=\(w.standbyName)") || sender.contains("/OU=\(w.standbyName)"), "client_dn: \(sender)")
+        #expect(sender.contains("CN=replicator"))
+        try w.reconnectAndCheck("initial")
+        w.step("1d: streaming with ssl, client_dn names the standby, a row arrives")
+
+        // 2. doctor agrees.
+        for host in [w.primaryName, w.standbyName] {
+            let doctor = try w.ca(["doctor", host, "--root", w.root])
+            #expect(doctor.stdout.contains("0 FAIL"), "\(doctor.stdout)")
+        }
+        w.step("2: doctor passes on both")
+
+        // 3. What must be refused.
+        let conninfo = try w.standbyConninfo()
+        #expect(try w.standby.replicationProbe(conninfo).ok, "the real standby credentials must work")
+        try w.ca(["init", "--name", "intruder-ca", "--no-passphrase", "--db", w.scratch.file("intruder.sqlite3")])
+        let intruder = try w.ca(["issue", "client", "replicator", "--json", "--db", w.scratch.file("intruder.sqlite3")])
+        let intruderSerial = try #require(((try JSONSerialization.jsonObject(with: Data(intruder.stdout.utf8)) as? [String: Any])?["issued"] as? [[String: Any]])?.first?["serial"] as? String)
+        let pem = try w.ca(["show", intruderSerial, "--pem", "--with-key", "--db", w.scratch.file("intruder.sqlite3")]).stdout
+        let postgres = try #require(SystemAccounts().user("postgres"))
+        let keyStart = try #require(pem.range(of: "-----BEGIN PRIVATE KEY-----"))
+        let intruderCert = try w.scratch.write("intruder/client.crt", String(pem[..<keyStart.lowerBound]), mode: 0o644)
+        let intruderKey = try w.scratch.write("intruder/client.key", String(pem[keyStart.lowerBound...]), mode: 0o600)
+        chown(intruderKey, postgres.uid, postgres.gid)
+        var foreign = conninfo.replacingOccurrences(of: #"sslcert=\S+"#, with: "sslcert=\(intruderCert)", options: .regularExpression)
+        foreign = foreign.replacingOccurrences(of: #"sslkey=\S+"#, with: "sslkey=\(intruderKey)", options: .regularExpression)
+        let other = try w.standby.replicationProbe(foreign)
+        #expect(!other.ok, "a client certificate from another CA was accepted")
+        let wrongName = try w.standby.replicationProbe(conninfo.replacingOccurrences(of: "host=\(w.primaryName)", with: "host=db9.e2e.internal"))
+        #expect(!wrongName.ok && wrongName.stderr.contains("does not match host name"), "\(wrongName.stderr)")
+        let plain = try w.standby.replicationProbe("host=127.0.0.1 port=\(w.primary.port) user=replicator sslmode=disable")
+        #expect(!plain.ok && plain.stderr.contains("pg_hba.conf"), "\(plain.stderr)")
+        w.step("3: foreign CA, wrong host name and plaintext refused")
+
+        // 4. Revocation: the standby's replication certificate.
+        try w.ca(["revoke", w.standbyName, "--kind", "client", "--reason", "keyCompromise", "--passphrase-file", w.pw])
+        try w.ship(w.primaryName)
+        #expect(LocalCluster.wait(timeout: 10) { (try? w.standby.replicationProbe(conninfo).ok) == false }, "the revoked certificate still connects")
+        _ = try w.primary.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_replication")
+        usleep(2_500_000)
+        #expect(!w.streaming, "the revoked standby reconnected: \(w.walsender)")
+        #expect(w.primary.log.contains("could not accept SSL connection"), "primary log: \(w.primary.log.suffix(1000))")
+        try w.ca(["issue", w.standbyName, "--passphrase-file", w.pw])
+        try w.ship(w.standbyName)
+        #expect(LocalCluster.wait(timeout: 15) { w.streaming }, "streaming did not resume with the new certificate")
+        try w.reconnectAndCheck("after-revocation")
+        w.step("4: revoked standby refused; re-issued, streaming again")
+
+        // 5. CA rotation, every stage installed and proven.
+        try w.ca(["rotate", "start", "--passphrase-file", w.pw])
+        try w.ship(w.primaryName); try w.reconnectAndCheck("start-primary")
+        try w.ship(w.standbyName); try w.reconnectAndCheck("start-standby")
+        w.step("5a: rotate start, bundle old + new installed on both")
+        try w.ca(["rotate", "reissue", "--passphrase-file", w.pw])
+        try w.ship(w.standbyName); try w.reconnectAndCheck("reissue-standby")
+        try w.ship(w.primaryName); try w.reconnectAndCheck("reissue-primary")
+        w.step("5b: rotate reissue, standby then primary installed")
+        try w.ca(["rotate", "finish"])
+        try w.ship(w.standbyName); try w.reconnectAndCheck("finish-standby")
+        try w.ship(w.primaryName); try w.reconnectAndCheck("finish-primary")
+        w.step("5c: rotate finish, new root alone installed on both")
+
+        let served = try ProcessResult.run("/bin/sh", ["-c", "openssl s_client -starttls postgres -connect 127.0.0.1:\(w.primary.port) -servername \(w.primaryName) </dev/null 2>/dev/null | openssl x509 -noout -serial"])
+        #expect(served.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "serial=\(try w.activeSerial(w.primaryName, "server"))")
+        let clientSerial = try #require(w.walsender.first?.split(separator: "|").last.map(String.init))
+        #expect(clientSerial == Self.decimal(hex: try w.activeSerial(w.standbyName, "client")), "walsender client_serial \(clientSerial)")
+        let issuers = try w.primary.sql("SELECT s.issuer_dn FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)")
+        #expect(issuers.contains("e2e-ca G2"), "issuer_dn: \(issuers)")
+        w.step("5d: served server certificate and walsender client serial are the new ones")
+
+        // 6. renew-ca: a new CA certificate on the same key; the leaves stay.
+        try w.ca(["renew-ca", "--passphrase-file", w.pw])
+        try w.ship(w.primaryName); try w.ship(w.standbyName)
+        try w.reconnectAndCheck("renew-ca")
+        w.step("6: renew-ca, streaming without new leaves")
+    }
+
+    /// A big-endian hex serial as the decimal pg_stat_ssl.client_serial shows.
+    static func decimal(hex: String) -> String {
+        var digits: [UInt8] = [0]  // little-endian base 10
+        for character in hex {
+            guard let nibble = UInt8(String(character), radix: 16) else { continue }
+            var carry = UInt16(nibble)
+            for index in digits.indices {
+                let value = UInt16(digits[index]) * 16 + carry
+                digits[index] = UInt8(value % 10)
+                carry = value / 10
+            }
+            while carry > 0 { digits.append(UInt8(carry % 10)); carry /= 10 }
+        }
+        let text = String(digits.reversed().map { Character(String($0)) })
+        return text.drop { $0 == "0" }.isEmpty ? "0" : String(text.drop { $0 == "0" })
+    }
+}
