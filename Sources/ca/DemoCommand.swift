@@ -13,6 +13,9 @@ struct DemoCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Print JSON: the paths and the issued certificates.") var json = false
 
+    @Flag(name: .long, help: "Run a real primary and standby (as root, PostgreSQL installed), replicate over verified TLS, rotate the CA; leave them running.")
+    var postgres = false
+
     struct JSON: Encodable {
         struct Doctor: Encodable {
             let host: String
@@ -32,6 +35,18 @@ struct DemoCommand: ParsableCommand {
 
     func run() throws {
         let root = try Demo.prepare(directory: dir)
+        if postgres {
+            let started = Date()
+            let result = try PostgresDemo { print($0) }.run(in: root)
+            print("")
+            print("Done in \(String(format: "%.1f", Date().timeIntervalSince(started))) s. Both servers are still running:")
+            print("  primary  psql -h \(result.pair.primary.socketDirectory) -p \(result.pair.primary.port) -U postgres   (as postgres)")
+            print("  standby  psql -h \(result.pair.standby.socketDirectory) -p \(result.pair.standby.port) -U postgres")
+            print("  ./ca status --db \(result.database);  ./ca doctor db2.demo.internal --root \(root) --db \(result.database)")
+            print("Stop them with:")
+            print("  \(result.pair.stopCommand)")
+            return
+        }
         let result = try Demo.run(in: root)
         if json {
             return try Output.json(JSON(directory: root, database: result.database, bundle: result.bundlePath,

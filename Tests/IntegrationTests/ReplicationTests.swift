@@ -86,23 +86,18 @@ struct ReplicationTests {
             clock = now
         }
 
-        var walsender: [String] {
-            (try? primary.sql("SELECT r.state, s.ssl, s.client_dn, s.client_serial FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)"))?
-                .split(separator: "\n").map(String.init) ?? []
-        }
+        var pair: ReplicationPair { ReplicationPair(primary: primary, standby: standby) }
+        var walsender: [String] { pair.walsenders }
+        var streaming: Bool { pair.streaming }
 
-        var streaming: Bool { walsender.first?.hasPrefix("streaming|t|") == true }
-
-        /// Writes a row on the primary, ends the walsender, and waits (10 s at most) for streaming
-        /// to resume and the row to reach the standby.
+        /// Writes a row, ends the walsender, and expects streaming and the row back within 10 s each.
         func reconnectAndCheck(_ label: String) throws {
-            _ = try primary.sql("INSERT INTO probe VALUES ('\(label)')")
-            _ = try primary.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_replication")
-            let resumed = LocalCluster.wait(timeout: 10) { streaming }
-            #expect(resumed, "\(label): streaming did not resume within 10 s. Standby log:\n\(standby.log.suffix(1500))")
-            let arrived = LocalCluster.wait(timeout: 10) { (try? standby.sql("SELECT count(*) FROM probe WHERE label = '\(label)'")) == "1" }
-            #expect(arrived, "\(label): the row written on the primary did not reach the standby")
-            if !resumed || !arrived { throw CAError.io("replication lost at \(label)") }
+            do {
+                try pair.reconnectAndCheck(label)
+            } catch {
+                Issue.record(error)
+                throw error
+            }
         }
 
         func activeSerial(_ host: String, _ kind: String) throws -> String {
