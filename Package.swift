@@ -30,6 +30,8 @@ let package = Package(
                 "CAKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // Figures for the README's performance section: swift run -c release ca-bench
+        .executableTarget(name: "ca-bench", dependencies: ["CAKit"]),
         // Runs processes (openssl, the built ca) for the test targets.
         .target(name: "TestSupport", dependencies: ["CAKit"], path: "Tests/TestSupport"),
         .testTarget(name: "CAKitTests", dependencies: ["CAKit", "TestSupport"]),

@@ -24,18 +24,23 @@ extension Array where Element == UInt8 {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Parses hex (either case, optional ':' separators); nil if not hex.
+    /// Parses hex (either case, optional ':' separators); nil if not hex. Works on UTF-8 bytes:
+    /// inventories parse a serial per row.
     public init?(hex: String) {
-        let clean = hex.filter { $0 != ":" }
-        guard clean.count % 2 == 0, !clean.isEmpty else { return nil }
-        var bytes = [UInt8]()
-        var index = clean.startIndex
-        while index < clean.endIndex {
-            let next = clean.index(index, offsetBy: 2)
-            guard let byte = UInt8(clean[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(hex.utf8.count / 2)
+        var high: UInt8?
+        for character in hex.utf8 where character != UInt8(ascii: ":") {
+            let nibble: UInt8
+            switch character {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = character - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = character - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = character - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            if let first = high { bytes.append(first << 4 | nibble); high = nil } else { high = nibble }
         }
+        guard high == nil, !bytes.isEmpty else { return nil }
         self = bytes
     }
 }

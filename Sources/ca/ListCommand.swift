@@ -17,6 +17,7 @@ struct ListCommand: ParsableCommand {
     func run() throws {
         let now = Date()
         var filter = CertificateFilter(now: now)
+        filter.includePEM = false
         filter.hostName = try host.map { try HostName($0).value }
         filter.status = try status.map { try CertificateStatus(parsing: $0) }
         filter.kind = try kind.map { text in

@@ -12,17 +12,22 @@ enum Output {
         print(String(decoding: try encoder.encode(value), as: UTF8.self))
     }
 
-    /// Left-aligned columns separated by two spaces; the last column is not padded.
+    /// Left-aligned columns separated by two spaces; the last column is not padded. Widths count
+    /// UTF-8 bytes (every value ca prints in a table is validated ASCII), and the text is written
+    /// in one go: 100,000 rows must not take seconds.
     static func table(_ header: [String], _ rows: [[String]]) {
         let all = [header] + rows
-        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        let widths = header.indices.map { column in all.map { $0[column].utf8.count }.max() ?? 0 }
+        var text = ""
+        text.reserveCapacity(all.count * (widths.reduce(0, +) + 2 * widths.count + 1))
         for row in all {
-            var line = ""
             for (column, cell) in row.enumerated() {
-                line += column == row.count - 1 ? cell : cell.padding(toLength: widths[column] + 2, withPad: " ", startingAt: 0)
+                text += cell
+                if column < row.count - 1 { text += String(repeating: " ", count: widths[column] - cell.utf8.count + 2) }
             }
-            print(line)
+            text += "\n"
         }
+        FileHandle.standardOutput.write(Data(text.utf8))
     }
 
     static func day(_ date: Date) -> String { String(date.iso8601.prefix(10)) }

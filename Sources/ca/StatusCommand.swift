@@ -39,7 +39,7 @@ struct StatusCommand: ParsableCommand {
         if let mode = store.fileMode, mode & 0o077 != 0 {
             warnings.append("the database file is readable by others (mode \(String(mode, radix: 8))): chmod 600 \(store.path)")
         }
-        let issuedHosts = Set(try store.certificates(CertificateFilter(status: .active)).compactMap(\.hostName))
+        let issuedHosts = try store.hostsWithActiveCertificates()
         for host in hosts where !issuedHosts.contains(host.name.value) {
             warnings.append("host '\(host.name.value)' has no active certificates: ca issue \(host.name.value)")
         }

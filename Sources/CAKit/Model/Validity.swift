@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 
 /// A certificate's validity window, worked out from the clock, a requested length and the
 /// issuing CA's own window.
@@ -54,10 +55,13 @@ public struct Validity: Equatable, Sendable {
 }
 
 extension Date {
-    /// UTC, second precision: 2026-11-27T11:36:50Z.
+    /// UTC, second precision: 2026-11-27T11:36:50Z. gmtime_r, not a DateFormatter: inventories
+    /// print this for every row.
     public var iso8601: String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: self)
+        var seconds = time_t(timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
     }
 }

@@ -60,7 +60,8 @@ extension CAStore {
                 parameters += [.integer(filter.now.unixSeconds), .integer(before.unixSeconds)]
             }
         }
-        var sql = "SELECT * FROM certificates"
+        var sql = filter.includePEM ? "SELECT * FROM certificates"
+            : "SELECT authority_id, serial, host_name, kind, subject, names, key_type, not_before, not_after, status, fingerprint, created_at, replaces, '' AS certificate_pem FROM certificates"
         if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
         sql += " ORDER BY created_at, host_name, kind DESC, serial"
         if let limit = filter.limit { sql += " LIMIT \(max(0, limit))" }
@@ -73,6 +74,11 @@ extension CAStore {
         guard !clean.isEmpty, clean.allSatisfy({ $0.isHexDigit }) else { return [] }
         return try db.query("SELECT * FROM certificates WHERE serial >= ? AND serial < ? ORDER BY created_at",
                             [.text(clean), .text(clean + "G")]).map(certificate)
+    }
+
+    /// Names of hosts that have at least one active certificate.
+    public func hostsWithActiveCertificates() throws -> Set<String> {
+        Set(try db.query("SELECT DISTINCT host_name FROM certificates WHERE status = 'active' AND host_name IS NOT NULL").map { $0.string("host_name") })
     }
 
     /// Counts by status, for `status`.

@@ -22,7 +22,7 @@ extension CAStore {
     /// The newest revocation time under one CA, to tell whether its last CRL is stale.
     func lastRevocation(authorityID: Int64) throws -> Date? {
         guard let row = try db.query("SELECT max(revoked_at) AS at FROM revocations WHERE authority_id = ?", [.integer(authorityID)]).first,
-              case .integer = row.values["at"] else { return nil }
+              case .integer = row["at"] else { return nil }
         return row.date("at")
     }
 

@@ -11,6 +11,8 @@ public struct CertificateFilter: Sendable {
     public var limit: Int?
     /// With `expiringBefore`: also those already expired (renew wants them, list does not).
     public var includeExpired = false
+    /// Load the PEM columns (certificate and key). Inventory listings leave them out.
+    public var includePEM = true
 
     public init(hostName: String? = nil, kind: CertificateKind? = nil, status: CertificateStatus? = nil,
                 expiringBefore: Date? = nil, now: Date = Date(), limit: Int? = nil) {

@@ -9,20 +9,27 @@ public enum SQLValue: Equatable, Sendable {
     case null
 }
 
-/// One result row, by column name.
+/// One result row, by column name. Rows of one query share the name → position map.
 public struct SQLRow: Sendable {
-    let values: [String: SQLValue]
+    final class Columns: Sendable {
+        let positions: [String: Int]
+        init(_ names: [String]) { positions = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a }) }
+    }
+    let columns: Columns
+    let cells: [SQLValue]
+
+    subscript(column: String) -> SQLValue? { columns.positions[column].map { cells[$0] } }
 
     public func int(_ column: String) -> Int64 {
-        if case .integer(let v) = values[column] { return v }
+        if case .integer(let v) = self[column] { return v }
         return 0
     }
     public func string(_ column: String) -> String {
-        if case .text(let v) = values[column] { return v }
+        if case .text(let v) = self[column] { return v }
         return ""
     }
     public func optionalString(_ column: String) -> String? {
-        if case .text(let v) = values[column] { return v }
+        if case .text(let v) = self[column] { return v }
         return nil
     }
     public func date(_ column: String) -> Date { Date(timeIntervalSince1970: TimeInterval(int(column))) }
@@ -70,26 +77,26 @@ final class SQLiteConnection {
             }
             guard rc == SQLITE_OK else { throw error(rc) }
         }
-        let columns = (0..<sqlite3_column_count(statement)).map { String(cString: sqlite3_column_name(statement, $0)) }
+        let count = sqlite3_column_count(statement)
+        let columns = SQLRow.Columns((0..<count).map { String(cString: sqlite3_column_name(statement, $0)) })
         var rows: [SQLRow] = []
         while true {
             rc = sqlite3_step(statement)
             if rc == SQLITE_DONE { break }
             guard rc == SQLITE_ROW else { throw error(rc) }
-            var values: [String: SQLValue] = [:]
-            for (i, name) in columns.enumerated() {
-                let column = Int32(i)
+            var cells: [SQLValue] = []
+            cells.reserveCapacity(Int(count))
+            for column in 0..<count {
                 switch sqlite3_column_type(statement, column) {
-                case SQLITE_INTEGER: values[name] = .integer(sqlite3_column_int64(statement, column))
-                case SQLITE_TEXT: values[name] = .text(String(cString: sqlite3_column_text(statement, column)))
+                case SQLITE_INTEGER: cells.append(.integer(sqlite3_column_int64(statement, column)))
+                case SQLITE_TEXT: cells.append(.text(String(cString: sqlite3_column_text(statement, column))))
                 case SQLITE_BLOB:
-                    let count = Int(sqlite3_column_bytes(statement, column))
-                    let bytes = sqlite3_column_blob(statement, column).map { Array(UnsafeRawBufferPointer(start: $0, count: count)) } ?? []
-                    values[name] = .blob(bytes)
-                default: values[name] = .null
+                    let length = Int(sqlite3_column_bytes(statement, column))
+                    cells.append(.blob(sqlite3_column_blob(statement, column).map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []))
+                default: cells.append(.null)
                 }
             }
-            rows.append(SQLRow(values: values))
+            rows.append(SQLRow(columns: columns, cells: cells))
         }
         return rows
     }
