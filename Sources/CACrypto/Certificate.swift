@@ -159,15 +159,9 @@ public final class Certificate: @unchecked Sendable {
         return bio.string
     }
 
-    public var serial: SerialNumber {
-        guard let number = ASN1_INTEGER_to_BN(X509_get0_serialNumber(raw), nil) else { return SerialNumber(bytes: []) }
-        defer { BN_free(number) }
-        var bytes = [UInt8](repeating: 0, count: (Int(BN_num_bits(number)) + 7) / 8)
-        _ = BN_bn2bin(number, &bytes)
-        return SerialNumber(bytes: bytes)
-    }
+    public var serial: SerialNumber { ASN1Values.serial(X509_get0_serialNumber(raw)) }
 
-    public var subject: String { Certificate.format(X509_get_subject_name(raw)) }
+    public var subject: String { ASN1Values.name(X509_get_subject_name(raw)) }
 
     /// The subject as the attributes ca writes (CN, OU, O), to re-issue a certificate with the same name.
     public var subjectName: DistinguishedName {
@@ -175,7 +169,7 @@ public final class Certificate: @unchecked Sendable {
             guard let name = X509_get_subject_name(raw) else { return nil }
             let index = X509_NAME_get_index_by_NID(name, nid, -1)
             guard index >= 0, let entry = X509_NAME_get_entry(name, index), let data = X509_NAME_ENTRY_get_data(entry) else { return nil }
-            return Certificate.bytes(UnsafePointer(data)).map { String(decoding: $0, as: UTF8.self) }
+            return ASN1Values.bytes(UnsafePointer(data)).map { String(decoding: $0, as: UTF8.self) }
         }
         return DistinguishedName(commonName: value(NID_commonName) ?? "", organizationalUnit: value(NID_organizationalUnitName),
                                  organization: value(NID_organizationName))
@@ -190,13 +184,13 @@ public final class Certificate: @unchecked Sendable {
         if flags & UInt32(XKU_SSL_CLIENT) != 0 { out.append(.clientAuth) }
         return out
     }
-    public var issuer: String { Certificate.format(X509_get_issuer_name(raw)) }
-    public var notBefore: Date { Certificate.date(X509_get0_notBefore(raw)) }
-    public var notAfter: Date { Certificate.date(X509_get0_notAfter(raw)) }
+    public var issuer: String { ASN1Values.name(X509_get_issuer_name(raw)) }
+    public var notBefore: Date { ASN1Values.date(X509_get0_notBefore(raw)) }
+    public var notAfter: Date { ASN1Values.date(X509_get0_notAfter(raw)) }
     public var isCA: Bool { X509_check_ca(raw) > 0 }
 
-    public var subjectKeyIdentifier: [UInt8]? { Certificate.bytes(X509_get0_subject_key_id(raw)) }
-    public var authorityKeyIdentifier: [UInt8]? { Certificate.bytes(X509_get0_authority_key_id(raw)) }
+    public var subjectKeyIdentifier: [UInt8]? { ASN1Values.bytes(X509_get0_subject_key_id(raw)) }
+    public var authorityKeyIdentifier: [UInt8]? { ASN1Values.bytes(X509_get0_authority_key_id(raw)) }
 
     /// SHA-256 over the DER, uppercase hex.
     public var fingerprint: String { Digest.sha256(der).hexString }
@@ -210,7 +204,7 @@ public final class Certificate: @unchecked Sendable {
             guard let entry = ca_sk_GENERAL_NAME_value(stack, index),
                   let value = GENERAL_NAME_get0_value(entry, &type) else { continue }
             let string = value.assumingMemoryBound(to: ASN1_STRING.self)
-            let bytes = Certificate.bytes(string) ?? []
+            let bytes = ASN1Values.bytes(string) ?? []
             if type == GEN_DNS { out.append(.dnsName(String(decoding: bytes, as: UTF8.self))) }
             if type == GEN_IPADD { out.append(.ipAddress(bytes)) }
         }
@@ -230,23 +224,6 @@ public final class Certificate: @unchecked Sendable {
         let result = X509_verify(raw, key) == 1
         CryptoError.clearQueue()
         return result
-    }
-
-    private static func format(_ name: OpaquePointer?) -> String {
-        guard let name, let bio = try? MemoryBIO() else { return "" }
-        guard X509_NAME_print_ex(bio.raw, name, 0, CA_XN_FLAG_RFC2253) >= 0 else { return "" }
-        return bio.string
-    }
-
-    private static func date(_ time: UnsafePointer<ASN1_TIME>?) -> Date {
-        var parts = tm()
-        guard let time, ASN1_TIME_to_tm(time, &parts) == 1 else { return .distantPast }
-        return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)))
-    }
-
-    private static func bytes(_ string: UnsafePointer<ASN1_STRING>?) -> [UInt8]? {
-        guard let string, let data = ASN1_STRING_get0_data(string) else { return nil }
-        return Array(UnsafeBufferPointer(start: data, count: Int(ASN1_STRING_length(string))))
     }
 }
 

@@ -86,14 +86,10 @@ public final class CertificateRevocationList: @unchecked Sendable {
         return bio.string
     }
 
-    public var issuer: String {
-        guard let name = X509_CRL_get_issuer(raw), let bio = try? MemoryBIO(),
-              X509_NAME_print_ex(bio.raw, name, 0, CA_XN_FLAG_RFC2253) >= 0 else { return "" }
-        return bio.string
-    }
+    public var issuer: String { ASN1Values.name(X509_CRL_get_issuer(raw)) }
 
-    public var thisUpdate: Date { Self.date(X509_CRL_get0_lastUpdate(raw)) }
-    public var nextUpdate: Date? { X509_CRL_get0_nextUpdate(raw).map { Self.date($0) } }
+    public var thisUpdate: Date { ASN1Values.date(X509_CRL_get0_lastUpdate(raw)) }
+    public var nextUpdate: Date? { X509_CRL_get0_nextUpdate(raw).map { ASN1Values.date($0) } }
 
     public var number: Int64? {
         guard let pointer = X509_CRL_get_ext_d2i(raw, NID_crl_number, nil, nil) else { return nil }
@@ -106,12 +102,7 @@ public final class CertificateRevocationList: @unchecked Sendable {
     public var revokedSerials: [SerialNumber] {
         guard let stack = ca_X509_CRL_revoked(raw) else { return [] }
         return (0..<ca_sk_X509_REVOKED_num(stack)).compactMap { index in
-            guard let item = ca_sk_X509_REVOKED_value(stack, index),
-                  let number = ASN1_INTEGER_to_BN(X509_REVOKED_get0_serialNumber(item), nil) else { return nil }
-            defer { BN_free(number) }
-            var bytes = [UInt8](repeating: 0, count: (Int(BN_num_bits(number)) + 7) / 8)
-            _ = BN_bn2bin(number, &bytes)
-            return SerialNumber(bytes: bytes)
+            ca_sk_X509_REVOKED_value(stack, index).map { ASN1Values.serial(X509_REVOKED_get0_serialNumber($0)) }
         }
     }
 
@@ -121,11 +112,5 @@ public final class CertificateRevocationList: @unchecked Sendable {
         let result = X509_CRL_verify(raw, key) == 1
         CryptoError.clearQueue()
         return result
-    }
-
-    private static func date(_ time: UnsafePointer<ASN1_TIME>?) -> Date {
-        var parts = tm()
-        guard let time, ASN1_TIME_to_tm(time, &parts) == 1 else { return .distantPast }
-        return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)))
     }
 }

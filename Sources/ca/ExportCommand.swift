@@ -24,7 +24,7 @@ struct ExportCommand: ParsableCommand {
         if plainKeys && bundlePassphraseFile != nil { throw CAError.invalid("--plain-keys and --bundle-passphrase-file contradict each other") }
         let session = try Session(global: global, passphrase: passphrase)
         _ = try session.store.host(named: name)
-        let bundleSecret: String? = plainKeys ? nil : try BundlePassphrase(file: bundlePassphraseFile).resolve(confirm: true)
+        let bundleSecret: String? = plainKeys ? nil : try SecretSource.bundle(file: bundlePassphraseFile).resolve(confirm: true)
         if !plainKeys && bundleSecret == nil {
             throw CAError.invalid("no passphrase for the bundle's keys", fix: "Pass --bundle-passphrase-file FILE, set CA_BUNDLE_PASSPHRASE, or use --plain-keys.")
         }
@@ -46,19 +46,9 @@ struct ExportCommand: ParsableCommand {
 }
 
 /// The passphrase that protects keys inside a host bundle: --bundle-passphrase-file, CA_BUNDLE_PASSPHRASE, or a prompt.
-struct BundlePassphrase {
-    let file: String?
-
-    func resolve(confirm: Bool) throws -> String? {
-        if let file { return try PassphraseOptions.readFirstLine(file) }
-        if let value = ProcessInfo.processInfo.environment["CA_BUNDLE_PASSPHRASE"] {
-            guard !value.isEmpty else { throw CAError.invalid("CA_BUNDLE_PASSPHRASE is set but empty") }
-            return value
-        }
-        guard Terminal.isInteractive else { return nil }
-        let first = try Terminal.readSecret(prompt: confirm ? "New bundle passphrase: " : "Bundle passphrase: ")
-        if confirm, try Terminal.readSecret(prompt: "Repeat it: ") != first { throw CAError.invalid("the two passphrases differ") }
-        return first.isEmpty ? nil : first
+extension SecretSource {
+    static func bundle(file: String?) -> SecretSource {
+        SecretSource(file: file, variable: "CA_BUNDLE_PASSPHRASE", what: "bundle passphrase")
     }
 }
 

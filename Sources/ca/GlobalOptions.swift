@@ -26,22 +26,31 @@ struct PassphraseOptions: ParsableArguments {
 
     /// The passphrase, or nil when none was given and there is no terminal to ask on.
     func resolve(confirm: Bool = false) throws -> String? {
-        if let passphraseFile { return try Self.readFirstLine(passphraseFile) }
-        if let value = ProcessInfo.processInfo.environment["CA_PASSPHRASE"] {
-            guard !value.isEmpty else { throw CAError.invalid("CA_PASSPHRASE is set but empty", fix: "Set it to the passphrase, or unset it.") }
+        try SecretSource(file: passphraseFile, variable: "CA_PASSPHRASE", what: "CA passphrase").resolve(confirm: confirm)
+    }
+}
+
+/// A secret from a file's first line, else an environment variable, else a no-echo prompt on a terminal.
+struct SecretSource {
+    let file: String?
+    let variable: String
+    let what: String
+
+    func resolve(confirm: Bool) throws -> String? {
+        if let file { return try Self.readFirstLine(file) }
+        if let value = ProcessInfo.processInfo.environment[variable] {
+            guard !value.isEmpty else { throw CAError.invalid("\(variable) is set but empty", fix: "Set it to the \(what), or unset it.") }
             return value
         }
         guard Terminal.isInteractive else { return nil }
-        let first = try Terminal.readSecret(prompt: confirm ? "New CA passphrase: " : "CA passphrase: ")
-        guard !first.isEmpty else { throw CAError.invalid("the passphrase is empty", fix: "Type a passphrase, or use --no-passphrase for a throwaway CA.") }
+        let first = try Terminal.readSecret(prompt: confirm ? "New \(what): " : "\(what.prefix(1).uppercased() + what.dropFirst()): ")
+        guard !first.isEmpty else { throw CAError.invalid("the \(what) is empty") }
         if confirm {
             guard try Terminal.readSecret(prompt: "Repeat it: ") == first else { throw CAError.invalid("the two passphrases differ") }
         }
         return first
     }
-}
 
-extension PassphraseOptions {
     /// The first line of a passphrase file, without its line ending.
     static func readFirstLine(_ path: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: path) else {

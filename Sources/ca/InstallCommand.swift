@@ -63,7 +63,7 @@ struct InstallCommand: ParsableCommand {
             material = try opened.store.write { try HostMaterial.assemble(hostName: hostName, store: opened.store, vault: opened.vault, now: now) }
         } else {
             let text = try readBundle(bundle!)
-            material = try HostBundle.decode(text) { try BundlePassphrase(file: bundlePassphraseFile).resolve(confirm: false) }
+            material = try HostBundle.decode(text) { try SecretSource.bundle(file: bundlePassphraseFile).resolve(confirm: false) }
         }
         let plan = try InstallPlanner().plan(material, options: .init(root: rootPrefix, link: link, configure: configure, now: now))
         let report = try Installer().apply(plan, dryRun: dryRun, reload: reload, now: now)
