@@ -22,6 +22,7 @@ struct InstallCommand: ParsableCommand {
     @Flag(name: .long, help: "Create the data-directory links and the libpq client links.") var link = false
     @Flag(name: .long, help: "Write the PostgreSQL configuration (needs --link).") var configure = false
     @Flag(name: .long, help: "Reload PostgreSQL afterwards (10+; earlier versions need a restart).") var reload = false
+    @Flag(name: .long, help: "Restart PostgreSQL afterwards (drops every connection; only when asked).") var restart = false
     @Flag(name: .long, help: "Print every operation without writing anything.") var dryRun = false
     @Option(name: .long, help: ArgumentHelp("Read the bundle passphrase from this file (else CA_BUNDLE_PASSPHRASE, else a prompt).", valueName: "file")) var bundlePassphraseFile: String?
     @OptionGroup var passphrase: PassphraseOptions
@@ -66,7 +67,7 @@ struct InstallCommand: ParsableCommand {
             material = try HostBundle.decode(text) { try SecretSource.bundle(file: bundlePassphraseFile).resolve(confirm: false) }
         }
         let plan = try InstallPlanner().plan(material, options: .init(root: rootPrefix, link: link, configure: configure, now: now))
-        let report = try Installer().apply(plan, dryRun: dryRun, reload: reload, now: now)
+        let report = try Installer().apply(plan, dryRun: dryRun, reload: reload, restart: restart, now: now)
         if let session, !dryRun {
             try session.store.write {
                 try session.store.recordDeployment(try material.deployment(via: .install, at: now))
@@ -110,7 +111,8 @@ struct InstallCommand: ParsableCommand {
             if case .link(let target) = op.kind { path += " -> \(target)" }
             if case .backedUp(let to) = entry.outcome { path += "  (old file kept as \(to))" }
             if case .replacedSymlink(let former) = entry.outcome { path += "  (replaced a symlink to \(former); its target untouched)" }
-            let mode = op.kind == .directory || { if case .link = op.kind { return false }; return true }() ? KeyFileRuleText.octal(op.mode) : "link"
+            var mode = KeyFileRuleText.octal(op.mode)
+            if case .link = op.kind { mode = "link" }
             return [dryRun && entry.outcome != .unchanged ? "would: " + entry.outcome.word : entry.outcome.word,
                     "\(accounts.userName(op.uid)):\(accounts.groupName(op.gid))", mode, path]
         })

@@ -71,12 +71,13 @@ struct ReplicationTests {
         }
 
         /// The host's bundle, exported and installed the way a remote host would get it.
-        func ship(_ host: String, reload: Bool = true, link: Bool = true) throws {
+        func ship(_ host: String, reload: Bool = true, link: Bool = true, restart: Bool = false) throws {
             let bundle = scratch.file("\(host).bundle")
             try ca(["export", host, "-o", bundle, "--passphrase-file", pw, "--bundle-passphrase-file", bundlePW])
             var install = ["install", "--bundle", bundle, "--root", root, "--bundle-passphrase-file", bundlePW]
             if link { install += ["--link", "--configure"] }
             if reload { install.append("--reload") }
+            if restart { install.append("--restart") }
             try ca(install)
         }
 
@@ -226,6 +227,14 @@ struct ReplicationTests {
         try w.ship(w.primaryName); try w.ship(w.standbyName)
         try w.reconnectAndCheck("renew-ca")
         w.step("6: renew-ca, streaming without new leaves")
+
+        // 7. --restart, only when asked: a new postmaster, and replication comes back.
+        let before = try #require(w.primary.pid)
+        try w.ship(w.primaryName, reload: false, restart: true)
+        #expect(w.primary.pid != nil && w.primary.pid != before)
+        #expect(LocalCluster.wait(timeout: 20) { w.streaming }, "no streaming after the primary restarted")
+        try w.reconnectAndCheck("after-restart")
+        w.step("7: install --restart restarted the primary; streaming again")
     }
 
     /// A big-endian hex serial as the decimal pg_stat_ssl.client_serial shows.

@@ -16,15 +16,34 @@ public struct Installer {
 
     public init() {}
 
-    public func apply(_ plan: InstallPlan, dryRun: Bool, reload: Bool, now: Date) throws -> Report {
+    public func apply(_ plan: InstallPlan, dryRun: Bool, reload: Bool, restart: Bool = false, now: Date) throws -> Report {
         let writer = SafeFileWriter(now: now, dryRun: dryRun)
         var entries: [Entry] = []
         for operation in plan.operations {
             entries.append(Entry(operation: operation, outcome: try writer.apply(operation)))
         }
         var notes: [String] = []
-        if reload && !dryRun { notes.append(reloadServer(plan)) }
+        if restart && !dryRun {
+            notes.append(try restartServer(plan))
+        } else if reload && !dryRun {
+            notes.append(reloadServer(plan))
+        }
         return Report(entries: entries, notes: notes)
+    }
+
+    /// `pg_ctl restart` as the OS user, pointed at the config directory (where postgresql.conf is;
+    /// on Debian it names the data directory). Only on request: a restart drops every connection.
+    func restartServer(_ plan: InstallPlan) throws -> String {
+        let version = plan.host.postgresVersion
+        let pgctl = "/usr/lib/postgresql/\(version)/bin/pg_ctl"
+        guard FileManager.default.isExecutableFile(atPath: pgctl) else {
+            throw CAError.io("cannot restart: \(pgctl) is missing. Restart PostgreSQL \(version) yourself; the files are installed.")
+        }
+        let output = try LocalCluster.run(asUser: plan.host.osUser, pgctl, ["-D", plan.layout.configDirectory, "-w", "-t", "60", "-m", "fast", "restart"])
+        guard output.ok else {
+            throw CAError.io("the files are installed, but pg_ctl restart failed: \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        return "restarted PostgreSQL \(version) (pg_ctl -D \(plan.layout.configDirectory) restart)."
     }
 
     /// SIGHUP to the postmaster named in postmaster.pid, as `pg_ctl reload` does. Before 10 the SSL
@@ -32,7 +51,7 @@ public struct Installer {
     func reloadServer(_ plan: InstallPlan) -> String {
         let version = plan.host.postgresVersion
         guard version >= PostgresVersion(uncheckedMajor: 10, minor: 0) else {
-            return "PostgreSQL \(version) reads its SSL files only at start: restart the server to use them (ca never restarts on its own)."
+            return "PostgreSQL \(version) reads its SSL files only at start: restart it (ca install --restart, or your own tooling)."
         }
         let pidFile = plan.layout.dataLink("postmaster.pid")
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
