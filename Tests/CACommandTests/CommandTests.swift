@@ -205,6 +205,19 @@ import Testing
         #expect((try JSONSerialization.jsonObject(with: Data(soon.stdout.utf8)) as? [Any])?.count == 2)
     }
 
+    @Test func removingAHostKeepsItsCertificates() throws {
+        let seed = try Seeded(); let (db, pw) = (seed.db, seed.pw)
+        #expect(try CABinary.run(["issue", "db1.example.com", "--db", db, "--passphrase-file", pw]).status == 0)
+        let refused = try CABinary.run(["host", "remove", "db1.example.com", "--db", db])
+        #expect(refused.status == 64 && refused.stderr.contains("still has 2 active certificates"))
+        let removed = try CABinary.run(["host", "remove", "db1.example.com", "--force", "--db", db])
+        #expect(removed.status == 0, "\(removed.stderr)")
+        #expect(try CABinary.run(["host", "show", "db1.example.com", "--db", db]).status == 64)
+        let list = try CABinary.run(["list", "--host", "db1.example.com", "--json", "--db", db])
+        #expect((try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [Any])?.count == 2)
+        #expect(try CABinary.run(["host", "remove", "db1.example.com", "--db", db]).status == 64)
+    }
+
     @Test func statusWarnsAboutAnUnencryptedKey() throws {
         let scratch = try Scratch()
         let db = scratch.file("demo.sqlite3")

@@ -92,6 +92,15 @@ struct InstallTests {
         #expect(fails.contains { $0.reason.contains(expected) }, "\(breakage): \(fails.map(\.reason))")
     }
 
+    @Test func doctorWarnsAWeekBeforeTheCRLExpires() throws {
+        let fixture = try InstallFixture()
+        try fixture.install(fixture.primary)
+        let in27Days = Date().addingTimeInterval(27 * 86_400)
+        let findings = try Doctor.forHost(fixture.primary.name.value, store: fixture.store, root: fixture.root, now: in27Days).run()
+        #expect(findings.contains { $0.level == .warn && $0.check == "CRL" && $0.reason.contains("expires in") }, "\(findings.map(\.reason))")
+        #expect(!findings.contains { $0.level == .fail })
+    }
+
     @Test func aPlantedSymlinkIsReplacedNeverFollowed() throws {
         let fixture = try InstallFixture()
         let layout = fixture.layout(fixture.standby)
