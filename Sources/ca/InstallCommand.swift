@@ -54,27 +54,18 @@ struct InstallCommand: ParsableCommand {
         }
         let rootPrefix = try root.map { try AbsolutePath($0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0, what: "--root").value } ?? ""
         let hostName = try host.map { try HostName($0).value }
-        let now = Date()
-        var session: Session?
-        let material: HostMaterial
+        let options = InstallPlanner.Options(root: rootPrefix, link: link, configure: configure)
         if let hostName {
-            let opened = try Session(global: global, passphrase: passphrase)
-            session = opened
-            _ = try opened.store.host(named: hostName)
-            material = try opened.store.write { try HostMaterial.assemble(hostName: hostName, store: opened.store, vault: opened.vault, now: now) }
-        } else {
-            let text = try readBundle(bundle!)
-            material = try HostBundle.decode(text) { try SecretSource.bundle(file: bundlePassphraseFile).resolve(confirm: false) }
+            let session = try Session(global: global, passphrase: passphrase)
+            _ = try session.store.host(named: hostName)
+            let report = try Installer().install(hostName: hostName, store: session.store, vault: session.vault, options: options,
+                                                 dryRun: dryRun, reload: reload, restart: restart)
+            return try print(report, host: hostName, root: rootPrefix)
         }
-        let plan = try InstallPlanner().plan(material, options: .init(root: rootPrefix, link: link, configure: configure, now: now))
-        let report = try Installer().apply(plan, dryRun: dryRun, reload: reload, restart: restart, now: now)
-        if let session, !dryRun {
-            try session.store.write {
-                try session.store.recordDeployment(try material.deployment(via: .install, at: now))
-                try session.store.record("install", subject: material.host.name.value,
-                                         detail: rootPrefix.isEmpty ? (report.changed ? "changed" : "unchanged") : "under \(rootPrefix)", at: now)
-            }
-        }
+        // From a bundle there is no database to record the deployment in.
+        let material = try HostBundle.decode(try readBundle(bundle!)) { try SecretSource.bundle(file: bundlePassphraseFile).resolve(confirm: false) }
+        let plan = try InstallPlanner().plan(material, options: options)
+        let report = try Installer().apply(plan, dryRun: dryRun, reload: reload, restart: restart, now: options.now)
         try print(report, host: material.host.name.value, root: rootPrefix)
     }
 

@@ -39,18 +39,13 @@ public final class InstallFixture: @unchecked Sendable {
         }
     }
 
-    public func material(_ host: PostgresHost) throws -> HostMaterial {
-        try store.write { try HostMaterial.assemble(hostName: host.name.value, store: store, vault: vault, now: Date()) }
-    }
-
     public func layout(_ host: PostgresHost) -> InstallLayout {
         InstallLayout(root: root, caName: "fixture-ca", host: host, osUserHome: SystemAccounts().user("postgres")?.home ?? "/var/lib/postgresql")
     }
 
     @discardableResult
     public func install(_ host: PostgresHost, link: Bool = true, configure: Bool = true) throws -> Installer.Report {
-        let plan = try InstallPlanner().plan(try material(host), options: .init(root: root, link: link, configure: configure))
-        return try Installer().apply(plan, dryRun: false, reload: false, now: Date())
+        try Installer().install(hostName: host.name.value, store: store, vault: vault, options: .init(root: root, link: link, configure: configure))
     }
 
     public func doctor(_ host: PostgresHost) throws -> [Finding] {

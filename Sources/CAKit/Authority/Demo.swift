@@ -76,13 +76,8 @@ public enum Demo {
             chmod(root, 0o755)
             for host in hosts {
                 try stageCluster(host, root: root)
-                let material = try store.write { try HostMaterial.assemble(hostName: host.name.value, store: store, vault: KeyVault { nil }, now: now()) }
-                let plan = try InstallPlanner().plan(material, options: .init(root: root, link: true, configure: true, now: now()))
-                let report = try Installer().apply(plan, dryRun: false, reload: false, now: now())
-                try store.write {
-                    try store.recordDeployment(try material.deployment(via: .install, at: now()))
-                    try store.record("install", subject: host.name.value, detail: "demo, under \(root)", at: now())
-                }
+                let report = try Installer().install(hostName: host.name.value, store: store, vault: KeyVault { nil },
+                                                     options: .init(root: root, link: true, configure: true, now: now()))
                 installs.append((host.name.value, report, try Doctor.forHost(host.name.value, store: store, root: root, now: now()).run()))
             }
         }

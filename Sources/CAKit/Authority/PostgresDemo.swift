@@ -50,11 +50,8 @@ public struct PostgresDemo {
             say("1. Made the CA '\(Demo.caName)' in \(database), and for each host a server certificate and a replication client certificate.")
 
             func install(_ name: String, link: Bool = true, reload: Bool = true) throws {
-                let material = try store.write { try HostMaterial.assemble(hostName: name, store: store, vault: vault, now: Date()) }
-                let plan = try InstallPlanner().plan(material, options: .init(root: root, link: link, configure: link))
-                _ = try Installer().apply(plan, dryRun: false, reload: reload, now: Date())
-                let deployment = try material.deployment(via: .install, at: Date())
-                try store.write { try store.recordDeployment(deployment) }
+                _ = try Installer().install(hostName: name, store: store, vault: vault,
+                                            options: .init(root: root, link: link, configure: link), reload: reload)
             }
 
             try primary.initdb()

@@ -16,6 +16,25 @@ public struct Installer {
 
     public init() {}
 
+    /// Installs a host the CA database knows: assemble its material (signing a due CRL), plan and
+    /// check, apply, then record the deployment and an audit event. The one path `ca install HOST`
+    /// and both demos take.
+    public func install(hostName: String, store: CAStore, vault: KeyVault, options: InstallPlanner.Options,
+                        dryRun: Bool = false, reload: Bool = false, restart: Bool = false) throws -> Report {
+        let material = try store.write { try HostMaterial.assemble(hostName: hostName, store: store, vault: vault, now: options.now) }
+        let plan = try InstallPlanner().plan(material, options: options)
+        let report = try apply(plan, dryRun: dryRun, reload: reload, restart: restart, now: options.now)
+        if !dryRun {
+            let deployment = try material.deployment(via: .install, at: options.now)
+            try store.write {
+                try store.recordDeployment(deployment)
+                try store.record("install", subject: hostName,
+                                 detail: (options.root.isEmpty ? "" : "under \(options.root), ") + (report.changed ? "changed" : "unchanged"), at: options.now)
+            }
+        }
+        return report
+    }
+
     public func apply(_ plan: InstallPlan, dryRun: Bool, reload: Bool, restart: Bool = false, now: Date) throws -> Report {
         let writer = SafeFileWriter(now: now, dryRun: dryRun)
         var entries: [Entry] = []

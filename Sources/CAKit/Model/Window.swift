@@ -4,8 +4,6 @@ import Foundation
 public struct Window: Equatable, Sendable {
     public let seconds: TimeInterval
 
-    public init(seconds: TimeInterval) { self.seconds = seconds }
-
     public init(_ text: String) throws {
         let units: [Character: TimeInterval] = ["h": 3600, "d": 86_400, "w": 7 * 86_400]
         var digits = Substring(text)
