@@ -18,11 +18,13 @@ let package = Package(
         .systemLibrary(
             name: "CSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]),
+        // Linux calls Swift cannot import (prctl, pidfd): one-line forwarders in a header.
+        .target(name: "CSystem"),
         // The only module that imports COpenSSL: every OpenSSL pointer lives and dies here,
         // behind value types and owning classes. Nothing outside sees an OpaquePointer.
         .target(name: "CACrypto", dependencies: ["COpenSSL"]),
         // All behaviour: model, validation, store, issuance. No printing, no exit().
-        .target(name: "CAKit", dependencies: ["CACrypto", "CSQLite"]),
+        .target(name: "CAKit", dependencies: ["CACrypto", "CSQLite", "CSystem"]),
         // Thin argument-parser commands and output formatting.
         .executableTarget(
             name: "ca",

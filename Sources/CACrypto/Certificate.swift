@@ -211,6 +211,17 @@ public final class Certificate: @unchecked Sendable {
         return out
     }
 
+    /// SHA-256 of the DER SubjectPublicKeyInfo, as `PrivateKey.publicKeyFingerprint`: the same for
+    /// every certificate on one key (a CA renewed with `renew-ca` keeps it).
+    public var publicKeyFingerprint: String {
+        guard let key = X509_get0_pubkey(raw) else { return "" }
+        var pointer: UnsafeMutablePointer<UInt8>?
+        let length = i2d_PUBKEY(key, &pointer)
+        guard length > 0, let pointer else { CryptoError.clearQueue(); return "" }
+        defer { ca_OPENSSL_free(pointer) }
+        return Digest.sha256(Array(UnsafeBufferPointer(start: pointer, count: Int(length)))).hexString
+    }
+
     /// True when `key` is the private half of this certificate's public key.
     public func matches(_ key: PrivateKey) -> Bool {
         let result = X509_check_private_key(raw, key.raw) == 1

@@ -25,6 +25,8 @@ struct CACommand: ParsableCommand {
     /// Our own errors print as one line (`error: …`) with their exit code; argument-parser's
     /// (usage, --help) keep its formatting.
     static func main() {
+        // Before anything else: no core dumps, and the passphrase variables out of the environment.
+        ProcessSecrets.capture()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -68,13 +68,14 @@ struct DoctorCommand: ParsableCommand {
     /// A host record read off an installed data directory, for checks without the CA database.
     static func inspect(name: HostName, dataDirectory: AbsolutePath, root: String) throws -> PostgresHost {
         let data = dataDirectory.under(root)
-        guard let versionText = try? String(contentsOfFile: data + "/PG_VERSION", encoding: .utf8) else {
+        let files = try FileRoot(prefix: root)
+        guard let version = try? files.read(data + "/PG_VERSION", limit: 64) else {
             throw CAError.invalid("'\(data)' has no PG_VERSION: not a PostgreSQL data directory")
         }
-        var info = stat()
-        guard stat(data, &info) == 0 else { throw CAError.invalid("cannot stat '\(data)'") }
-        let owner = SystemAccounts().userName(info.st_uid)
-        let standby = FileManager.default.fileExists(atPath: data + "/standby.signal") || FileManager.default.fileExists(atPath: data + "/recovery.conf")
+        let versionText = String(decoding: version.bytes, as: UTF8.self)
+        let directory = try files.directory(data)
+        let owner = SystemAccounts().userName(directory.info.uid)
+        let standby = try files.entry(data + "/standby.signal") != nil || files.entry(data + "/recovery.conf") != nil
         return try PostgresHost(name: name, dnsNames: [], ipAddresses: [], role: standby ? .standby : .primary,
                                 postgresVersion: PostgresVersion(versionText.trimmingCharacters(in: .whitespacesAndNewlines)),
                                 dataDirectory: dataDirectory, configDirectory: dataDirectory, osUser: owner, replicationUser: "replicator")

@@ -37,30 +37,37 @@ struct SecretSource {
     let what: String
 
     func resolve(confirm: Bool) throws -> String? {
-        if let file { return try Self.readFirstLine(file) }
-        if let value = ProcessInfo.processInfo.environment[variable] {
+        if let file { return try Passphrase.validate(try Self.readFirstLine(file), what: "\(what) in '\(file.quotedForErrorLine)'") }
+        if let value = ProcessSecrets.value(variable) {
             guard !value.isEmpty else { throw CAError.invalid("\(variable) is set but empty", fix: "Set it to the \(what), or unset it.") }
-            return value
+            return try Passphrase.validate(value, what: "\(what) in \(variable)")
         }
         guard Terminal.isInteractive else { return nil }
         let first = try Terminal.readSecret(prompt: confirm ? "New \(what): " : "\(what.prefix(1).uppercased() + what.dropFirst()): ")
         guard !first.isEmpty else { throw CAError.invalid("the \(what) is empty") }
+        _ = try Passphrase.validate(first, what: what)
         if confirm {
             guard try Terminal.readSecret(prompt: "Repeat it: ") == first else { throw CAError.invalid("the two passphrases differ") }
         }
         return first
     }
 
-    /// The first line of a passphrase file, without its line ending.
+    /// The first line of a passphrase file, without its line ending (LF or CRLF). Read with a
+    /// bound, never through a FIFO that would block.
     static func readFirstLine(_ path: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CAError.invalid("cannot read the passphrase file '\(path)'", fix: "Check the path and that you may read it.")
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw CAError.invalid("cannot read the passphrase file '\(path.quotedForErrorLine)': \(String(cString: strerror(errno)))", fix: "Check the path and that you may read it.")
         }
-        let text = String(decoding: data, as: UTF8.self)
-        let line = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-        let passphrase = line.hasSuffix("\r") ? String(line.dropLast()) : line
-        guard !passphrase.isEmpty else { throw CAError.invalid("the passphrase file '\(path)' is empty", fix: "Put the passphrase on its first line.") }
-        return passphrase
+        defer { close(fd) }
+        let bytes = try FileRoot.readDescriptor(fd, path: path, limit: 64 << 10).bytes
+        var line = Array(bytes.prefix { $0 != 0x0A })
+        if line.last == 0x0D { line.removeLast() }
+        guard !line.isEmpty else { throw CAError.invalid("the passphrase file '\(path.quotedForErrorLine)' is empty", fix: "Put the passphrase on its first line.") }
+        guard let text = String(validating: line, as: UTF8.self) else {
+            throw CAError.invalid("the passphrase file '\(path.quotedForErrorLine)' is not UTF-8 text")
+        }
+        return text
     }
 }
 

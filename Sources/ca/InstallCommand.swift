@@ -70,10 +70,26 @@ struct InstallCommand: ParsableCommand {
     }
 
     private func readBundle(_ path: String) throws -> String {
-        let data: Data?
-        if path == "-" { data = FileHandle.standardInput.readDataToEndOfFile() } else { data = FileManager.default.contents(atPath: path) }
-        guard let data, !data.isEmpty else { throw CAError.invalid("cannot read the host bundle '\(path)'", fix: "Make one with 'ca export HOST -o FILE'.") }
-        return String(decoding: data, as: UTF8.self)
+        let limit = HostBundle.maximumSize
+        var bytes: [UInt8]
+        if path == "-" {
+            bytes = []
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let n = Glibc.read(STDIN_FILENO, &buffer, buffer.count)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                bytes += buffer[0..<n]
+                if bytes.count > limit { throw CAError.invalid("the host bundle on standard input is larger than \(limit) bytes; a ca bundle is a few kilobytes") }
+            }
+        } else {
+            let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+            guard fd >= 0 else { throw CAError.invalid("cannot read the host bundle '\(path.quotedForErrorLine)': \(String(cString: strerror(errno)))", fix: "Make one with 'ca export HOST -o FILE'.") }
+            defer { close(fd) }
+            bytes = try FileRoot.readDescriptor(fd, path: path, limit: limit).bytes
+        }
+        guard !bytes.isEmpty else { throw CAError.invalid("the host bundle '\(path.quotedForErrorLine)' is empty", fix: "Make one with 'ca export HOST -o FILE'.") }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     private func print(_ report: Installer.Report, host: String, root: String) throws {

@@ -27,7 +27,7 @@ enum Output {
             }
             text += "\n"
         }
-        FileHandle.standardOutput.write(Data(text.utf8))
+        print(text, terminator: "")
     }
 
     static func day(_ date: Date) -> String { String(date.iso8601.prefix(10)) }

@@ -34,8 +34,19 @@ struct InstallTests {
                 ("\(host.configDirectory)/conf.d/ca-ssl.conf", "postgres:postgres 644"),
             ]
             for (path, attributes) in expected {
-                #expect(InstallFixture.attributes(r + path)?.description == attributes, "\(version) \(h) \(path)")
+                // The Debian names in /etc/ssl are ca's links into /etc/ssl/ca-managed: judged as PostgreSQL sees them.
+                let debianName = path.hasPrefix("/etc/ssl/") && path.split(separator: "/").count == 4
+                let seen = debianName ? InstallFixture.followedAttributes(r + path) : InstallFixture.attributes(r + path)
+                #expect(seen?.description == attributes, "\(version) \(h) \(path)")
+                if debianName {
+                    #expect(InstallFixture.attributes(r + path)?.linkTarget?.hasPrefix("../ca-managed/") == true, "\(version) \(h) \(path) is a link into ca-managed")
+                }
             }
+            // The four files of the host live in one generation directory that `current` names.
+            let current = try #require(InstallFixture.attributes(r + "/etc/ssl/ca-managed/hosts/\(h)/current")?.linkTarget)
+            #expect(current.hasPrefix("g-"))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: r + "/etc/ssl/ca-managed/hosts/\(h)/" + current).sorted()
+                    == ["replication.crt", "replication.key", "server.crt", "server.key"])
             let standbyFile = version == "9.1" || version == "9.6" ? "recovery.conf" : "standby.signal"
             #expect((InstallFixture.attributes(r + "\(host.dataDirectory)/\(standbyFile)")?.description == "postgres:postgres 600") == (host.role == .standby),
                     "\(version) \(h) \(standbyFile)")
@@ -89,7 +100,7 @@ struct InstallTests {
             expected = "host=db9.example.com is not in the primary's certificate"
         }
         let fails = try fixture.doctor(host).filter { $0.level == .fail }
-        #expect(fails.contains { $0.reason.contains(expected) }, "\(breakage): \(fails.map(\.reason))")
+        #expect(fails.contains { $0.reason.contains(expected) }, "\(breakage): \(fails.map { "\($0.check) \($0.path ?? ""): \($0.reason)" })")
     }
 
     @Test func doctorWarnsAWeekBeforeTheCRLExpires() throws {
@@ -101,7 +112,8 @@ struct InstallTests {
         #expect(!findings.contains { $0.level == .fail })
     }
 
-    @Test func aPlantedSymlinkIsReplacedNeverFollowed() throws {
+    /// In /etc/ssl only root can plant a link, and ca replaces only its own: a foreign link is refused, never followed.
+    @Test func aPlantedSymlinkAtASystemNameIsRefusedNeverFollowed() throws {
         let fixture = try InstallFixture()
         let layout = fixture.layout(fixture.standby)
         let victim = try fixture.scratch.write("shadow", "root:$6$secret:19000:0:99999:7:::\n", mode: 0o640)
@@ -109,12 +121,24 @@ struct InstallTests {
         chmod(layout.privateDirectory, 0o710)
         chown(layout.privateDirectory, 0, try #require(SystemAccounts().group("ssl-cert")))
         #expect(symlink(victim, layout.serverKey) == 0)
+        #expect(throws: CAError.self) { try fixture.install(fixture.standby) }
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "root:$6$secret:19000:0:99999:7:::\n")
+        #expect(InstallFixture.attributes(victim)?.description == "root:root 640")
+        #expect(InstallFixture.attributes(layout.serverKey)?.linkTarget == victim)
+        #expect(!FileManager.default.fileExists(atPath: layout.managedDirectory + "/hosts/db2.example.com/current"))
+    }
+
+    /// In the data directory (the OS user's) a planted link is replaced, never followed.
+    @Test func aPlantedSymlinkInTheDataDirectoryIsReplacedNeverFollowed() throws {
+        let fixture = try InstallFixture()
+        let layout = fixture.layout(fixture.standby)
+        let victim = try fixture.scratch.write("shadow", "root:$6$secret:19000:0:99999:7:::\n", mode: 0o640)
+        #expect(symlink(victim, layout.dataLink("server.key")) == 0)
         let report = try fixture.install(fixture.standby)
         #expect(try String(contentsOfFile: victim, encoding: .utf8) == "root:$6$secret:19000:0:99999:7:::\n")
         #expect(InstallFixture.attributes(victim)?.description == "root:root 640")
-        #expect(InstallFixture.attributes(layout.serverKey)?.description == "root:ssl-cert 640")
-        #expect(try String(contentsOfFile: layout.serverKey, encoding: .utf8).hasPrefix("-----BEGIN PRIVATE KEY-----"))
-        #expect(report.entries.contains { $0.operation.path == layout.serverKey && $0.outcome == .replacedSymlink(formerTarget: victim) })
+        #expect(InstallFixture.attributes(layout.dataLink("server.key"))?.linkTarget == layout.serverKey)
+        #expect(report.entries.contains { $0.operation.path == layout.dataLink("server.key") && $0.outcome == .updated })
     }
 
     @Test func aSymlinkedDirectoryIsRefusedBeforeAnyWrite() throws {
@@ -180,7 +204,7 @@ struct InstallTests {
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: layout.privateDirectory).filter { $0.contains("ca-tmp") }
         #expect(leftovers.isEmpty)
         for key in [layout.serverKey, layout.clientKey] {
-            let mode = try #require(InstallFixture.attributes(key)).mode
+            let mode = try #require(InstallFixture.followedAttributes(key)).mode
             #expect(mode & 0o007 == 0)
         }
     }

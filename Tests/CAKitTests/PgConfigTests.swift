@@ -98,7 +98,9 @@ private func pv(_ text: String) -> PostgresVersion { try! PostgresVersion(text) 
         try "ssl = off\nssl_cert_file = '/etc/ssl/certs/ssl-cert-snakeoil.pem' # Debian\ninclude_dir = 'conf.d'\n".write(toFile: dir + "/postgresql.conf", atomically: true, encoding: .utf8)
         try "ssl = on\nssl_cert_file = 'server.crt'\n".write(toFile: dir + "/conf.d/ca-ssl.conf", atomically: true, encoding: .utf8)
         try "primary_conninfo = 'host=x user=''quoted'''\n".write(toFile: dir + "/postgresql.auto.conf", atomically: true, encoding: .utf8)
-        let settings = PostgresSettings(configFile: dir + "/postgresql.conf", dataDirectory: dir)
+        let me = Account(name: "me", uid: geteuid(), gid: getegid(), home: "/", groups: [])
+        let settings = PostgresSettings(configFile: dir + "/postgresql.conf", dataDirectory: dir, root: try FileRoot(), account: me)
+        #expect(settings.problem == nil)
         #expect(settings["ssl"] == "on")
         #expect(settings.path("ssl_cert_file", dataDirectory: "/data") == "/data/server.crt")
         #expect(settings["primary_conninfo"] == "host=x user='quoted'")
@@ -118,5 +120,18 @@ private func pv(_ text: String) -> PostgresVersion { try! PostgresVersion(text) 
         #expect(KeyFileRule.clientProblem(ownerUID: 0, mode: 0o640, isRegular: true) == nil)
         #expect(KeyFileRule.clientProblem(ownerUID: 101, mode: 0o640, isRegular: true) != nil)
         #expect(KeyFileRule.clientProblem(ownerUID: 101, mode: 0o400, isRegular: true) == nil)
+    }
+
+    /// A config file that includes itself many times: a clear problem, fast, not a hang (100^10 reads).
+    @Test func anIncludeLoopIsAProblemNotAHang() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pgloop-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try (String(repeating: "include 'postgresql.conf'\n", count: 100) + "ssl = on\n").write(toFile: dir + "/postgresql.conf", atomically: true, encoding: .utf8)
+        let me = Account(name: "me", uid: geteuid(), gid: getegid(), home: "/", groups: [])
+        let started = Date()
+        let settings = PostgresSettings(configFile: dir + "/postgresql.conf", dataDirectory: dir, root: try FileRoot(), account: me)
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(settings.problem?.contains("include") == true, "\(settings.problem ?? "no problem")")
     }
 }

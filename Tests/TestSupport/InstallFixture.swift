@@ -61,6 +61,14 @@ public final class InstallFixture: @unchecked Sendable {
         public var description: String { "\(owner):\(group) \(String(mode, radix: 8))\(linkTarget.map { " -> \($0)" } ?? "")" }
     }
 
+    /// stat's view (links followed, as PostgreSQL and libpq see the file).
+    public static func followedAttributes(_ path: String) -> Attributes? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        let accounts = SystemAccounts()
+        return Attributes(owner: accounts.userName(info.st_uid), group: accounts.groupName(info.st_gid), mode: info.st_mode & 0o7777, linkTarget: nil)
+    }
+
     public static func attributes(_ path: String) -> Attributes? {
         var info = stat()
         guard lstat(path, &info) == 0 else { return nil }

@@ -26,7 +26,8 @@ public struct ProcessResult: Sendable {
             _ = FileManager.default.createFile(atPath: input, contents: Data(stdin.utf8))
         }
         let pid = try Spawn.start([executable] + arguments, stdin: input, stdout: scratch.appendingPathComponent("out").path,
-                                  stderr: scratch.appendingPathComponent("err").path, environment: environment)
+                                  stderr: scratch.appendingPathComponent("err").path,
+                                  environment: environment ?? ProcessInfo.processInfo.environment)
         return Running(pid: pid, scratch: scratch)
     }
 

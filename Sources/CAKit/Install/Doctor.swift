@@ -11,12 +11,15 @@ public struct Doctor {
     public let primaryCertificate: Certificate?
     public let now: Date
     let accounts = SystemAccounts()
+    /// Every file doctor looks at is reached through this, as the OS user would reach it.
+    let root: FileRoot
 
     public init(host: PostgresHost, layout: InstallLayout, primaryCertificate: Certificate?, now: Date = Date()) {
         self.host = host
         self.layout = layout
         self.primaryCertificate = primaryCertificate
         self.now = now
+        root = (try? FileRoot(prefix: layout.root)) ?? (try! FileRoot(prefix: ""))
     }
 
     public static let expiryWarning: TimeInterval = 30 * 86_400
@@ -32,12 +35,13 @@ public struct Doctor {
             return out
         }
         let data = layout.dataDirectory
-        guard isDirectory(data) else {
+        guard (try? root.chase(data))?.info?.kind == .directory else {
             add(.fail, "data directory", data, "does not exist", fix: "Run initdb or pg_basebackup, then 'ca install --link'.")
             return out
         }
         let version = host.postgresVersion
-        let settings = PostgresSettings(configFile: layout.postgresqlConf, dataDirectory: data)
+        let settings = PostgresSettings(configFile: layout.postgresqlConf, dataDirectory: data, root: root, account: user)
+        if let problem = settings.problem { add(.fail, "settings", layout.postgresqlConf, problem, fix: "remove the include loop") }
         let modern = version >= PostgresVersion(uncheckedMajor: 9, minor: 2)
 
         // Which files the server will really read.
@@ -77,16 +81,23 @@ public struct Doctor {
             if crls.isEmpty { add(.fail, "ssl_crl_file", crlPath, "holds no CRL; PostgreSQL will not start with it") }
             for crl in crls { checkCRL(crl, path: crlPath, trust: trust, &out) }
         }
-        let server = certPath.flatMap { readFile($0, "ssl_cert_file", user, &out) }.flatMap { try? Certificate(pem: $0) }
-        if let certPath, server == nil, FileManager.default.fileExists(atPath: certPath) { add(.fail, "ssl_cert_file", certPath, "is not a PEM certificate") }
+        var server: Certificate?
+        if let certPath, let text = readFile(certPath, "ssl_cert_file", user, &out) {
+            server = try? Certificate(pem: text)
+            if server == nil { add(.fail, "ssl_cert_file", certPath, "is not a PEM certificate") }
+        }
         var serverKey: PrivateKey?
-        if let keyPath, let info = statFollowing(keyPath, "ssl_key_file", &out) {
-            if let why = KeyFileRule.serverProblem(version: version, ownerUID: info.st_uid, mode: info.st_mode, isRegular: info.st_mode & S_IFMT == S_IFREG, serverUID: user.uid) {
+        // PostgreSQL checks the key's owner and mode before it opens it; so does doctor.
+        let keyRule = { (info: FileRoot.Info) in KeyFileRule.serverProblem(version: version, ownerUID: info.uid, mode: info.mode, isRegular: true, serverUID: user.uid) }
+        if let keyPath, let (text, info) = readFileAndInfo(keyPath, "ssl_key_file", user, &out, before: keyRule,
+                                                            fix: "chown root:ssl-cert and chmod 0640 (9.6+, OS user in ssl-cert), or chown \(user.name) and chmod 0600; or rerun ca install",
+                                                            say: { "PostgreSQL \(version) refuses it: it \($0)" }) {
+            if let why = keyRule(info) {
                 add(.fail, "ssl_key_file", keyPath, "PostgreSQL \(version) refuses it: it \(why)",
                     fix: "chown root:ssl-cert and chmod 0640 (9.6+, OS user in ssl-cert), or chown \(user.name) and chmod 0600; or rerun ca install")
-            } else if checkReadable(keyPath, info, "ssl_key_file", user, &out) {
-                add(.ok, "ssl_key_file", keyPath, "owner \(accounts.userName(info.st_uid)):\(accounts.groupName(info.st_gid)) mode \(KeyFileRule.octal(info.st_mode & 0o777)) passes PostgreSQL \(version)'s rule")
-                serverKey = FileManager.default.contents(atPath: keyPath).flatMap { try? PrivateKey(pem: String(decoding: $0, as: UTF8.self), passphrase: nil) }
+            } else {
+                add(.ok, "ssl_key_file", keyPath, "owner \(accounts.userName(info.uid)):\(accounts.groupName(info.gid)) mode \(KeyFileRule.octal(info.mode & 0o777)) passes PostgreSQL \(version)'s rule")
+                serverKey = try? PrivateKey(pem: text, passphrase: nil)
                 if serverKey == nil { add(.fail, "ssl_key_file", keyPath, "is not an unencrypted PKCS#8 key PostgreSQL can load") }
             }
         }
@@ -102,11 +113,13 @@ public struct Doctor {
         let clientTrust = readFile(clientRoot, "sslrootcert", user, &out).flatMap { try? Certificate.all(inPEM: $0) } ?? []
         if let client = readFile(clientCert, "sslcert", user, &out).flatMap({ try? Certificate(pem: $0) }) {
             var key: PrivateKey?
-            if let info = statFollowing(clientKeyPath, "sslkey", &out) {
-                if let why = KeyFileRule.clientProblem(ownerUID: info.st_uid, mode: info.st_mode, isRegular: info.st_mode & S_IFMT == S_IFREG) {
+            let clientRule = { (info: FileRoot.Info) in KeyFileRule.clientProblem(ownerUID: info.uid, mode: info.mode, isRegular: true) }
+            if let (text, info) = readFileAndInfo(clientKeyPath, "sslkey", user, &out, before: clientRule,
+                                                  fix: "chown \(user.name) and chmod 0600, or rerun ca install", say: { "libpq refuses it: it \($0)" }) {
+                if let why = KeyFileRule.clientProblem(ownerUID: info.uid, mode: info.mode, isRegular: true) {
                     add(.fail, "sslkey", clientKeyPath, "libpq refuses it: it \(why)", fix: "chown \(user.name) and chmod 0600, or rerun ca install")
-                } else if checkReadable(clientKeyPath, info, "sslkey", user, &out) {
-                    key = FileManager.default.contents(atPath: clientKeyPath).flatMap { try? PrivateKey(pem: String(decoding: $0, as: UTF8.self), passphrase: nil) }
+                } else {
+                    key = try? PrivateKey(pem: text, passphrase: nil)
                 }
             }
             checkLeaf(client, key: key, keyPath: clientKeyPath, path: clientCert, purpose: .client, name: nil, trust: clientTrust, crls: crls, "replication certificate", &out)
@@ -114,13 +127,13 @@ public struct Doctor {
         if let conninfo { checkConninfo(conninfo, &out) }
         if host.role == .standby {
             if version >= PostgresVersion(uncheckedMajor: 12, minor: 0) {
-                if !FileManager.default.fileExists(atPath: layout.standbySignal) {
+                if !exists(layout.standbySignal) {
                     add(.fail, "standby.signal", layout.standbySignal, "is missing: the server would start as a primary", fix: "ca install --link --configure")
                 }
-                if FileManager.default.fileExists(atPath: layout.recoveryConf) {
+                if exists(layout.recoveryConf) {
                     add(.fail, "recovery.conf", layout.recoveryConf, "exists: PostgreSQL \(version) refuses to start with it", fix: "remove it; ca writes primary_conninfo to conf.d")
                 }
-            } else if !FileManager.default.fileExists(atPath: layout.recoveryConf) {
+            } else if !exists(layout.recoveryConf) {
                 add(.fail, "recovery.conf", layout.recoveryConf, "is missing: the server would start as a primary", fix: "ca install --link --configure")
             }
         }
@@ -173,8 +186,9 @@ public struct Doctor {
         guard host.role == .standby else { return nil }
         var text = settings["primary_conninfo"]
         if host.postgresVersion < PostgresVersion(uncheckedMajor: 12, minor: 0) {
-            text = FileManager.default.contents(atPath: layout.recoveryConf).flatMap { data in
-                String(decoding: data, as: UTF8.self).components(separatedBy: "\n").compactMap(PostgresSettings.parse).last { $0.0 == "primary_conninfo" }?.1
+            var ignored: [Finding] = []
+            text = readFile(layout.recoveryConf, "recovery.conf", accounts.user(host.osUser)!, &ignored).flatMap { data in
+                data.components(separatedBy: "\n").compactMap(PostgresSettings.parse).last { $0.0 == "primary_conninfo" }?.1
             }
         }
         guard let text, !text.isEmpty else {
@@ -216,52 +230,32 @@ public struct Doctor {
         }
     }
 
-    /// stat() after links, as PostgreSQL does; a FAIL when it is missing or not a regular file.
-    private func statFollowing(_ path: String, _ check: String, _ out: inout [Finding]) -> stat? {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            var link = stat()
-            let dangling = lstat(path, &link) == 0 && link.st_mode & S_IFMT == S_IFLNK
+    /// A file as the OS user reaches it (links followed, every directory searchable, the file
+    /// readable by it): its text and attributes, or a FAIL saying why not. Nothing is read that the
+    /// OS user could not read itself.
+    private func readFileAndInfo(_ path: String, _ check: String, _ user: Account, _ out: inout [Finding],
+                                 before rule: ((FileRoot.Info) -> String?)? = nil, fix: String? = nil,
+                                 say: (String) -> String = { $0 }) -> (String, FileRoot.Info)? {
+        if let rule, let info = (try? root.chase(path))?.info, info.kind == .regular, let why = rule(info) {
+            out.append(Finding(level: .fail, check: check, path: path, reason: say(why), fix: fix))
+            return nil
+        }
+        switch root.readAs(user, path) {
+        case .read(let bytes, let info, _):
+            return (String(decoding: bytes, as: UTF8.self), info)
+        case .missing(let dangling):
             out.append(Finding(level: .fail, check: check, path: path, reason: dangling ? "is a link to a missing file" : "does not exist", fix: "ca install --link"))
-            return nil
+        case .refused(let why):
+            out.append(Finding(level: .fail, check: check, path: path, reason: why, fix: "rerun ca install, or fix the owner and mode of what it names"))
         }
-        guard info.st_mode & S_IFMT == S_IFREG else {
-            out.append(Finding(level: .fail, check: check, path: path, reason: "is not a regular file", fix: "ca install --link"))
-            return nil
-        }
-        return info
-    }
-
-    /// The OS user can search every directory above `path` and read the file.
-    private func checkReadable(_ path: String, _ info: stat, _ check: String, _ user: Account, _ out: inout [Finding]) -> Bool {
-        let resolved = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)).map { $0.hasPrefix("/") ? $0 : ((path as NSString).deletingLastPathComponent + "/" + $0) } ?? path
-        var directory = (resolved as NSString).deletingLastPathComponent
-        while !directory.isEmpty && directory != "/" {
-            var dir = stat()
-            if stat(directory, &dir) == 0, !user.may(0o1, owner: dir.st_uid, group: dir.st_gid, mode: dir.st_mode) {
-                out.append(Finding(level: .fail, check: check, path: path, reason: "'\(user.name)' cannot search '\(directory)'", fix: "add '\(user.name)' to group '\(accounts.groupName(dir.st_gid))' or fix the directory's mode"))
-                return false
-            }
-            directory = (directory as NSString).deletingLastPathComponent
-        }
-        guard user.may(0o4, owner: info.st_uid, group: info.st_gid, mode: info.st_mode) else {
-            out.append(Finding(level: .fail, check: check, path: path, reason: "'\(user.name)' cannot read it (\(accounts.userName(info.st_uid)):\(accounts.groupName(info.st_gid)) \(KeyFileRule.octal(info.st_mode & 0o777)))",
-                               fix: "add '\(user.name)' to group '\(accounts.groupName(info.st_gid))', or rerun ca install"))
-            return false
-        }
-        return true
+        return nil
     }
 
     private func readFile(_ path: String, _ check: String, _ user: Account, _ out: inout [Finding]) -> String? {
-        guard let info = statFollowing(path, check, &out), checkReadable(path, info, check, user, &out),
-              let data = FileManager.default.contents(atPath: path) else { return nil }
-        return String(decoding: data, as: UTF8.self)
+        readFileAndInfo(path, check, user, &out)?.0
     }
 
-    private func isDirectory(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
-    }
+    private func exists(_ path: String) -> Bool { (try? root.chase(path))?.info != nil }
 }
 
 extension Doctor {

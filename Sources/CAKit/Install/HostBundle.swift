@@ -5,6 +5,8 @@ import Foundation
 /// exported with --plain-keys. Reading it re-validates every field and every certificate.
 public enum HostBundle {
     public static let format = "ca-host-bundle/1"
+    /// A bundle is a few kilobytes; anything past this is refused unread.
+    public static let maximumSize = 4 << 20
 
     struct Document: Codable {
         var format: String

@@ -1,5 +1,11 @@
 /// Where every file of a host goes (DESIGN.md §4). `root` prefixes every path, link targets
 /// included, so a staged tree is self-consistent.
+///
+/// ca writes its files only inside its own directory, `/etc/ssl/ca-managed`; the Debian names in
+/// `/etc/ssl/certs`, `/etc/ssl/private` and `/etc/ssl/crl` are links into it. A host's four files
+/// (server and replication certificate and key) live in one generation directory that the link
+/// `hosts/<host>/current` names, so one rename switches both pairs at once (Kubernetes'
+/// AtomicWriter does the same): at no instant does a certificate sit beside another key.
 public struct InstallLayout: Sendable {
     public let root: String
     public let caName: String
@@ -21,6 +27,33 @@ public struct InstallLayout: Sendable {
     public var certsDirectory: String { sslDirectory + "/certs" }
     public var privateDirectory: String { sslDirectory + "/private" }
     public var crlDirectory: String { sslDirectory + "/crl" }
+
+    /// ca's own directory under /etc/ssl: everything it installs there lives here.
+    public var managedDirectory: String { sslDirectory + "/" + InstallLayout.managedName }
+    public static let managedName = "ca-managed"
+    public var managedTrustDirectory: String { managedDirectory + "/trust" }
+    public var managedCRLDirectory: String { managedDirectory + "/crl" }
+    public var managedHostsDirectory: String { managedDirectory + "/hosts" }
+    public var managedHostDirectory: String { managedHostsDirectory + "/\(hostName)" }
+    /// The link that names the host's current generation of certificates and keys.
+    public var currentLink: String { managedHostDirectory + "/current" }
+    public var managedTrustBundle: String { managedTrustDirectory + "/\(caName).crt" }
+    public var managedCRL: String { managedCRLDirectory + "/\(caName).crl" }
+    /// Names of the host's files inside a generation directory.
+    public static let generationFiles = (serverCertificate: "server.crt", serverKey: "server.key",
+                                         clientCertificate: "replication.crt", clientKey: "replication.key")
+    public func current(_ name: String) -> String { currentLink + "/" + name }
+
+    /// The Debian names (links into ca-managed) and what each link says, relative to its directory.
+    public var managedLinks: [(link: String, target: String, purpose: String)] {
+        let g = InstallLayout.generationFiles
+        return [(trustBundle, "../\(InstallLayout.managedName)/trust/\(caName).crt", "trust bundle name"),
+                (crl, "../\(InstallLayout.managedName)/crl/\(caName).crl", "CRL name"),
+                (serverCertificate, "../\(InstallLayout.managedName)/hosts/\(hostName)/current/\(g.serverCertificate)", "server certificate name"),
+                (serverKey, "../\(InstallLayout.managedName)/hosts/\(hostName)/current/\(g.serverKey)", "server key name"),
+                (clientCertificate, "../\(InstallLayout.managedName)/hosts/\(hostName)/current/\(g.clientCertificate)", "replication certificate name"),
+                (clientKey, "../\(InstallLayout.managedName)/hosts/\(hostName)/current/\(g.clientKey)", "replication key name")]
+    }
 
     public var trustBundle: String { certsDirectory + "/\(caName).crt" }
     public var crl: String { crlDirectory + "/\(caName).crl" }

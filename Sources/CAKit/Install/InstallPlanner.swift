@@ -27,9 +27,14 @@ public struct InstallPlanner {
             throw CAError.invalid("OS user '\(host.osUser)' of host '\(host.name)' does not exist on this machine",
                                   fix: "Install PostgreSQL first (it creates the user), or set --os-user on the host.")
         }
+        guard user.uid != 0 else {
+            throw CAError.invalid("refusing to install '\(host.name)': its OS user '\(host.osUser)' is root; PostgreSQL never runs as root")
+        }
         if options.configure && !options.link {
             throw CAError.invalid("--configure points PostgreSQL at the data-directory links", fix: "Add --link.")
         }
+        _ = try CAName.validate(material.caName)
+        let root = try FileRoot(prefix: options.root)
         let layout = InstallLayout(root: options.root, caName: material.caName, host: host, osUserHome: user.home)
         try checkMaterial(material, now: options.now)
 
@@ -37,52 +42,109 @@ public struct InstallPlanner {
         let sslCert = accounts.group("ssl-cert")
         let sharedKey = host.postgresVersion >= PostgresVersion(uncheckedMajor: 9, minor: 6) && sslCert.map { user.groups.contains($0) } == true
         let privateGroup = sslCert ?? user.gid
-        var operations: [PlannedOperation] = [
+        let g = InstallLayout.generationFiles
+        var operations: [PlannedOperation] = options.root.isEmpty ? [] : [directory(options.root + "/etc", 0, 0, 0o755, "configuration directory")]
+        operations += [
             directory(layout.sslDirectory, 0, 0, 0o755, "TLS directory"),
             directory(layout.certsDirectory, 0, 0, 0o755, "certificates"),
             directory(layout.privateDirectory, 0, privateGroup, 0o710, "private keys"),
             directory(layout.crlDirectory, 0, 0, 0o755, "CRLs"),
-            file(layout.trustBundle, material.trustPEM, 0, 0, 0o644, "trust bundle"),
-            file(layout.crl, material.crlPEM, 0, 0, 0o644, "CRL"),
-            file(layout.serverCertificate, material.server.certificatePEM, 0, 0, 0o644, "server certificate"),
-            sharedKey ? file(layout.serverKey, material.server.keyPEM, 0, sslCert!, 0o640, "server key", secret: true)
-                      : file(layout.serverKey, material.server.keyPEM, user.uid, user.gid, 0o600, "server key", secret: true),
-            file(layout.clientCertificate, material.client.certificatePEM, 0, 0, 0o644, "replication certificate"),
-            file(layout.clientKey, material.client.keyPEM, user.uid, user.gid, 0o600, "replication key", secret: true),
+            directory(layout.managedDirectory, 0, 0, 0o755, "ca's own directory"),
+            directory(layout.managedTrustDirectory, 0, 0, 0o755, "trust bundles"),
+            directory(layout.managedCRLDirectory, 0, 0, 0o755, "CRLs (ca)"),
+            directory(layout.managedHostsDirectory, 0, 0, 0o755, "hosts"),
+            directory(layout.managedHostDirectory, 0, 0, 0o755, "host '\(host.name)'"),
+            file(layout.managedTrustBundle, material.trustPEM, 0, 0, 0o644, "trust bundle", rule: .managed),
+            file(layout.managedCRL, material.crlPEM, 0, 0, 0o644, "CRL", rule: .managed),
+            file(layout.current(g.serverCertificate), material.server.certificatePEM, 0, 0, 0o644, "server certificate", generation: g.serverCertificate),
+            sharedKey ? file(layout.current(g.serverKey), material.server.keyPEM, 0, sslCert!, 0o640, "server key", secret: true, generation: g.serverKey)
+                      : file(layout.current(g.serverKey), material.server.keyPEM, user.uid, user.gid, 0o600, "server key", secret: true, generation: g.serverKey),
+            file(layout.current(g.clientCertificate), material.client.certificatePEM, 0, 0, 0o644, "replication certificate", generation: g.clientCertificate),
+            file(layout.current(g.clientKey), material.client.keyPEM, user.uid, user.gid, 0o600, "replication key", secret: true, generation: g.clientKey),
         ]
+        let managedPrefix = "../\(InstallLayout.managedName)/"
+        for (path, target, purpose) in layout.managedLinks {
+            let recognised = try recognisedFile(at: path, root: root, material: material, layout: layout)
+            operations.append(PlannedOperation(path: path, kind: .link(target: target), uid: 0, gid: 0, mode: 0o777, purpose: purpose,
+                                               rule: .systemName(managedPrefix: managedPrefix, recognised: recognised)))
+        }
         if options.link {
-            guard isDirectory(layout.dataDirectory) else {
+            switch try root.resolveDirectory(layout.dataDirectory) {
+            case .success: break
+            case .failure(.missing):
                 throw CAError.invalid("the data directory '\(layout.dataDirectory)' does not exist",
                                       fix: "Run install --link after initdb or pg_basebackup (pg_basebackup does not copy the links, so a standby always needs them made again).")
+            case .failure(let failure):
+                throw CAError.invalid("refusing to install '\(host.name)': \(failure.reason)", fix: "Give the host its real data directory (ca host add … --data-dir).")
             }
             operations += layout.dataLinks.map { link($0.link, $0.target, user, "data-dir link") }
             operations.append(directory(layout.clientDirectory, user.uid, user.gid, 0o700, "libpq client directory"))
             operations += layout.clientLinks.map { link($0.link, $0.target, user, "libpq client link") }
         }
-        if options.configure { operations += try configuration(material, layout: layout, user: user) }
+        if options.configure { operations += try configuration(material, layout: layout, user: user, root: root) }
 
-        try checkAccess(operations, layout: layout, user: user, version: host.postgresVersion)
-        try checkNoLinkedDirectories(operations)
-        return InstallPlan(host: host, layout: layout, operations: operations)
+        operations = try withMissingParents(operations, root: root)
+        var seen: [String: String] = [:]
+        for op in operations {
+            if let other = seen[op.path] {
+                throw CAError.invalid("refusing to install '\(host.name)': the \(other) and the \(op.purpose) would both be '\(op.path)'",
+                                      fix: "Give the CA and the host different names.")
+            }
+            seen[op.path] = op.purpose
+        }
+        try checkAccess(operations, layout: layout, user: user, version: host.postgresVersion, root: root)
+        return InstallPlan(host: host, layout: layout, operations: operations, root: root, trustedOwners: [0, user.uid])
+    }
+
+    /// A regular file at one of the Debian names that an earlier ca wrote (before ca-managed): its
+    /// content proves it, relative to the CA being installed. Anything else there is not ca's.
+    private func recognisedFile(at path: String, root: FileRoot, material: HostMaterial, layout: InstallLayout) throws -> FileIdentity? {
+        guard let info = try root.entry(path), info.kind == .regular, info.links == 1, info.uid == 0 || info.uid == (accounts.user(material.host.osUser)?.uid ?? 0),
+              let read = try? root.read(path, limit: 4 << 20) else { return nil }
+        let text = String(decoding: read.bytes, as: UTF8.self)
+        guard let trust = try? Certificate.all(inPEM: material.trustPEM), !trust.isEmpty else { return nil }
+        func ours(_ certificate: Certificate) -> Bool {
+            trust.contains { $0.publicKeyFingerprint == certificate.publicKeyFingerprint || certificate.isSigned(by: $0) }
+        }
+        switch path {
+        case layout.serverKey, layout.clientKey:
+            guard let key = try? PrivateKey(pem: text, passphrase: nil) else { return nil }
+            let sibling = path == layout.serverKey ? layout.serverCertificate : layout.clientCertificate
+            let candidates = [path == layout.serverKey ? material.server.certificatePEM : material.client.certificatePEM]
+                + ((try? root.read(sibling, limit: 1 << 20)).map { [String(decoding: $0.bytes, as: UTF8.self)] } ?? [])
+            let matches = candidates.contains { pem in (try? Certificate(pem: pem)).map { ours($0) && $0.matches(key) } ?? false }
+            return matches ? FileIdentity(read.info) : nil
+        case layout.crl:
+            guard let crls = try? Self.crls(in: text), !crls.isEmpty,
+                  crls.allSatisfy({ crl in trust.contains { crl.isSigned(by: $0) } }) else { return nil }
+            return FileIdentity(read.info)
+        default:
+            guard let certificates = try? Certificate.all(inPEM: text), !certificates.isEmpty, certificates.allSatisfy(ours) else { return nil }
+            return FileIdentity(read.info)
+        }
     }
 
     // MARK: Configuration
 
-    private func configuration(_ material: HostMaterial, layout: InstallLayout, user: Account) throws -> [PlannedOperation] {
+    private func configuration(_ material: HostMaterial, layout: InstallLayout, user: Account, root: FileRoot) throws -> [PlannedOperation] {
         let config = PostgresConfig(host: material.host, peers: material.peers, layout: layout)
-        guard isDirectory(layout.configDirectory) else {
+        switch try root.resolveDirectory(layout.configDirectory) {
+        case .success: break
+        case .failure(.missing):
             throw CAError.invalid("the config directory '\(layout.configDirectory)' does not exist",
                                   fix: "Create the cluster first, or set --config-dir on the host (the data directory for a non-Debian layout).")
+        case .failure(let failure):
+            throw CAError.invalid("refusing to install '\(material.host.name)': \(failure.reason)")
         }
         var operations: [PlannedOperation] = []
         operations.append(directory(layout.includeDirectory, user.uid, user.gid, 0o755, "config include directory"))
         operations.append(file(layout.includeFile, try config.serverSettings().joined(separator: "\n") + "\n", user.uid, user.gid, 0o644,
                                "postgresql.conf settings", keepForeign: true))
-        let postgresql = try existingFile(layout.postgresqlConf)
+        let postgresql = try existingFile(layout.postgresqlConf, root: root, user: user)
         if let include = config.includeBlock(for: postgresql.text) {
             operations.append(edited(layout.postgresqlConf, PostgresConfig.withBlock(include, in: postgresql.text, atTop: false), postgresql, "postgresql.conf include"))
         }
-        let hba = try existingFile(layout.hbaConf)
+        let hba = try existingFile(layout.hbaConf, root: root, user: user)
         operations.append(edited(layout.hbaConf, PostgresConfig.withBlock(config.hbaLines(), in: hba.text, atTop: true), hba, "pg_hba.conf block"))
         if let recovery = try config.recoveryConf() {
             operations.append(file(layout.recoveryConf, recovery.joined(separator: "\n") + "\n", user.uid, user.gid, 0o600, "recovery.conf", keepForeign: true))
@@ -93,20 +155,30 @@ public struct InstallPlanner {
         return operations
     }
 
-    private struct Existing { let text: String; let uid: UInt32; let gid: UInt32; let mode: UInt32 }
+    private struct Existing { let text: String; let info: FileRoot.Info }
 
-    private func existingFile(_ path: String) throws -> Existing {
-        var info = stat()
-        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG,
-              let data = FileManager.default.contents(atPath: path) else {
-            throw CAError.invalid("'\(path)' is missing or not a regular file", fix: "Create the cluster first; ca edits its existing config files.")
+    /// A config file ca edits, read through its descriptor: a regular file (never a link, a FIFO or a
+    /// hard link to something else), owned by root or the OS user; owner and mode from the same fstat.
+    private func existingFile(_ path: String, root: FileRoot, user: Account) throws -> Existing {
+        let read: (bytes: [UInt8], info: FileRoot.Info)
+        do {
+            read = try root.read(path, limit: 4 << 20)
+        } catch let error as CAError {
+            throw CAError.invalid("refusing to edit '\(path)': \(error.localizedDescription)", fix: "Create the cluster first; ca edits its existing config files.")
         }
-        return Existing(text: String(decoding: data, as: UTF8.self), uid: info.st_uid, gid: info.st_gid, mode: info.st_mode & 0o7777)
+        guard read.info.links == 1 else {
+            throw CAError.invalid("refusing to edit '\(path)': it has \(read.info.links) hard links, so it may be another file too")
+        }
+        guard read.info.uid == 0 || read.info.uid == user.uid else {
+            throw CAError.invalid("refusing to edit '\(path)': it is owned by \(accounts.userName(read.info.uid)), neither root nor '\(user.name)'")
+        }
+        return Existing(text: String(decoding: read.bytes, as: UTF8.self), info: read.info)
     }
 
     private func edited(_ path: String, _ text: String, _ existing: Existing, _ purpose: String) -> PlannedOperation {
         PlannedOperation(path: path, kind: .file(contents: Array(text.utf8), secret: false, keepForeign: false),
-                         uid: existing.uid, gid: existing.gid, mode: existing.mode, purpose: purpose)
+                         uid: existing.info.uid, gid: existing.info.gid, mode: existing.info.mode & 0o777, purpose: purpose,
+                         rule: .edit(FileIdentity(existing.info)))
     }
 
     // MARK: Checks
@@ -139,44 +211,39 @@ public struct InstallPlanner {
 
     /// Every directory on the way to the key and certificate files must be searchable by the OS
     /// user, and the server key must pass PostgreSQL's permission rule (reference §0.1, §1.2).
-    private func checkAccess(_ operations: [PlannedOperation], layout: InstallLayout, user: Account, version: PostgresVersion) throws {
+    /// Directories that exist are judged by what fstat says of them now, planned ones by the plan.
+    private func checkAccess(_ operations: [PlannedOperation], layout: InstallLayout, user: Account, version: PostgresVersion, root: FileRoot) throws {
         let planned = Dictionary(operations.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
-        func attributes(_ path: String) -> (uid: UInt32, gid: UInt32, mode: UInt32)? {
-            var info = stat()
-            if stat(path, &info) == 0 { return (info.st_uid, info.st_gid, info.st_mode & 0o7777) }
+        func attributes(_ path: String) throws -> (uid: UInt32, gid: UInt32, mode: UInt32)? {
+            if path == layout.currentLink { return (0, 0, 0o755) }  // the generation directory
+            if let info = try root.entry(path), info.kind == .directory { return (info.uid, info.gid, info.mode) }
             return planned[path].map { ($0.uid, $0.gid, $0.mode) }
         }
-        for op in operations {
-            guard case .file = op.kind, [layout.serverKey, layout.clientKey, layout.serverCertificate, layout.trustBundle, layout.crl].contains(op.path) else { continue }
-            var directory = (op.path as NSString).deletingLastPathComponent
-            while !directory.isEmpty && directory != "/" {
-                if let a = attributes(directory), !user.may(0o1, owner: a.uid, group: a.gid, mode: a.mode) {
+        func searchable(_ file: String, for op: PlannedOperation) throws {
+            var directory = (file as NSString).deletingLastPathComponent
+            while directory.count > layout.root.count && directory != "/" {
+                if let a = try attributes(directory), !user.may(0o1, owner: a.uid, group: a.gid, mode: a.mode) {
                     throw CAError.invalid("refusing to install: '\(user.name)' cannot reach '\(op.path)' because it cannot search '\(directory)' (\(accounts.userName(a.uid)):\(accounts.groupName(a.gid)) \(KeyFileRule.octal(a.mode)))",
                                           fix: "Add '\(user.name)' to that directory's group or fix its mode.")
                 }
                 directory = (directory as NSString).deletingLastPathComponent
             }
+        }
+        let names = Dictionary(layout.managedLinks.map { ($0.target.components(separatedBy: "/").last ?? "", $0.link) }, uniquingKeysWith: { a, _ in a })
+        for op in operations {
+            guard case .file = op.kind, op.generationName != nil || op.path == layout.managedTrustBundle || op.path == layout.managedCRL else { continue }
+            try searchable(op.path, for: op)
+            let debianName = op.generationName.flatMap { names[$0] } ?? (op.path == layout.managedTrustBundle ? layout.trustBundle : layout.crl)
+            try searchable(debianName, for: op)
             guard user.may(0o4, owner: op.uid, group: op.gid, mode: op.mode) else {
                 throw CAError.invalid("refusing to install: '\(user.name)' could not read '\(op.path)' (\(accounts.userName(op.uid)):\(accounts.groupName(op.gid)) \(KeyFileRule.octal(op.mode)))")
             }
-            if op.path == layout.serverKey,
+            if op.generationName == InstallLayout.generationFiles.serverKey,
                let why = KeyFileRule.serverProblem(version: version, ownerUID: op.uid, mode: op.mode, isRegular: true, serverUID: user.uid) {
-                throw CAError.invalid("refusing to install: PostgreSQL \(version) would refuse '\(op.path)': it \(why)")
+                throw CAError.invalid("refusing to install: PostgreSQL \(version) would refuse '\(layout.serverKey)': it \(why)")
             }
-            if op.path == layout.clientKey, let why = KeyFileRule.clientProblem(ownerUID: op.uid, mode: op.mode, isRegular: true) {
-                throw CAError.invalid("refusing to install: libpq would refuse '\(op.path)': it \(why)")
-            }
-        }
-    }
-
-    /// ca writes through no symlinked directory: every file's own directory must be a real one.
-    private func checkNoLinkedDirectories(_ operations: [PlannedOperation]) throws {
-        for op in operations {
-            let path = op.kind == .directory ? op.path : (op.path as NSString).deletingLastPathComponent
-            var info = stat()
-            if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK {
-                throw CAError.invalid("refusing to install: '\(path)' is a symbolic link; ca does not write through links",
-                                      fix: "Replace it with a real directory, or check who planted it.")
+            if op.generationName == InstallLayout.generationFiles.clientKey, let why = KeyFileRule.clientProblem(ownerUID: op.uid, mode: op.mode, isRegular: true) {
+                throw CAError.invalid("refusing to install: libpq would refuse '\(layout.clientKey)': it \(why)")
             }
         }
     }
@@ -188,22 +255,41 @@ public struct InstallPlanner {
 
     // MARK: Builders
 
+    /// Before each directory, the directories above it that do not exist yet (root:root 0755).
+    private func withMissingParents(_ operations: [PlannedOperation], root: FileRoot) throws -> [PlannedOperation] {
+        var out: [PlannedOperation] = []
+        var planned = Set(operations.filter { $0.kind == .directory }.map(\.path))
+        for op in operations {
+            if op.kind == .directory {
+                var missing: [String] = []
+                var parent = (op.path as NSString).deletingLastPathComponent
+                while try parent.count > root.prefix.count && parent != "/" && !planned.contains(parent) && root.entry(parent) == nil {
+                    missing.insert(parent, at: 0)
+                    parent = (parent as NSString).deletingLastPathComponent
+                }
+                for path in missing {
+                    planned.insert(path)
+                    out.append(directory(path, 0, 0, 0o755, "parent directory"))
+                }
+            }
+            out.append(op)
+        }
+        return out
+    }
+
     private func directory(_ path: String, _ uid: UInt32, _ gid: UInt32, _ mode: UInt32, _ purpose: String) -> PlannedOperation {
         PlannedOperation(path: path, kind: .directory, uid: uid, gid: gid, mode: mode, purpose: purpose)
     }
 
     private func file(_ path: String, _ text: String, _ uid: UInt32, _ gid: UInt32, _ mode: UInt32, _ purpose: String,
-                      secret: Bool = false, keepForeign: Bool = false) -> PlannedOperation {
+                      secret: Bool = false, keepForeign: Bool = false, rule: PlannedOperation.Rule = .standard,
+                      generation: String? = nil) -> PlannedOperation {
         PlannedOperation(path: path, kind: .file(contents: Array(text.utf8), secret: secret, keepForeign: keepForeign),
-                         uid: uid, gid: gid, mode: mode, purpose: purpose)
+                         uid: uid, gid: gid, mode: mode, purpose: purpose, rule: generation == nil ? rule : .managed, generationName: generation)
     }
 
     private func link(_ path: String, _ target: String, _ user: Account, _ purpose: String) -> PlannedOperation {
         PlannedOperation(path: path, kind: .link(target: target), uid: user.uid, gid: user.gid, mode: 0o777, purpose: purpose)
     }
 
-    private func isDirectory(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
-    }
 }

@@ -38,6 +38,9 @@ extension Unicode.Scalar {
 }
 
 extension StringProtocol {
+    /// For error lines outside CAKit: control characters escaped, length bounded.
+    public var quotedForErrorLine: String { quotedForError }
+
     /// The value as it may appear inside an error line: control characters escaped, length bounded.
     var quotedForError: String {
         var out = ""

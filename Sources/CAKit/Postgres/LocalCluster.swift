@@ -62,9 +62,7 @@ public final class LocalCluster: @unchecked Sendable {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         let out = scratch.appendingPathComponent("out").path, err = scratch.appendingPathComponent("err").path
-        var environment = ProcessInfo.processInfo.environment
-        environment["HOME"] = home
-        environment["PGCONNECT_TIMEOUT"] = "5"
+        let environment = ChildEnvironment.minimal(["HOME": home, "USER": user, "LOGNAME": user, "PGCONNECT_TIMEOUT": "5"])
         let status = try Spawn.run(["/usr/sbin/runuser", "-u", user, "--", program] + arguments, stdout: out, stderr: err, environment: environment)
         return Output(status: status, stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
                       stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")

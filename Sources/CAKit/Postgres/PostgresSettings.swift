@@ -7,9 +7,18 @@ public struct PostgresSettings: Sendable {
     /// Where each value came from, for doctor's messages.
     public private(set) var origins: [String: String] = [:]
 
-    public init(configFile: String, dataDirectory: String) {
-        read(configFile, depth: 0)
-        read(dataDirectory + "/postgresql.auto.conf", depth: 0)
+    /// Why the settings could not be read in full (an include loop, too many files), if so.
+    public private(set) var problem: String?
+    private var filesRead = 0
+    /// PostgreSQL stops at 10 levels of includes; ca also stops after this many files in all, so a
+    /// file that includes itself many times cannot make `doctor` run for ever.
+    static let fileBudget = 256
+
+    /// Reads as `account` would (PostgreSQL runs as the OS user): through `root`, links followed the
+    /// way the server follows them, nothing read that the account could not read.
+    public init(configFile: String, dataDirectory: String, root: FileRoot, account: Account) {
+        read(configFile, depth: 0, root: root, account: account)
+        read(dataDirectory + "/postgresql.auto.conf", depth: 0, root: root, account: account)
     }
 
     public subscript(name: String) -> String? { values[name.lowercased()] }
@@ -20,18 +29,21 @@ public struct PostgresSettings: Sendable {
         return value.hasPrefix("/") ? value : dataDirectory + "/" + value
     }
 
-    private mutating func read(_ path: String, depth: Int) {
-        guard depth < 10, let data = FileManager.default.contents(atPath: path) else { return }
+    private mutating func read(_ path: String, depth: Int, root: FileRoot, account: Account) {
+        guard problem == nil else { return }
+        guard depth < 10 else { problem = "'\(path)' is nested more than 10 includes deep (PostgreSQL refuses that too)"; return }
+        filesRead += 1
+        guard filesRead <= Self.fileBudget else { problem = "the configuration includes more than \(Self.fileBudget) files (an include loop?)"; return }
+        guard case .read(let bytes, _, _) = root.readAs(account, path, limit: 4 << 20) else { return }
         let directory = (path as NSString).deletingLastPathComponent
-        for line in String(decoding: data, as: UTF8.self).components(separatedBy: "\n") {
+        for line in String(decoding: bytes, as: UTF8.self).components(separatedBy: "\n") {
             guard let (name, value) = Self.parse(line) else { continue }
             let target = value.hasPrefix("/") ? value : directory + "/" + value
             switch name {
-            case "include", "include_if_exists": read(target, depth: depth + 1)
+            case "include", "include_if_exists": read(target, depth: depth + 1, root: root, account: account)
             case "include_dir":
-                let files = ((try? FileManager.default.contentsOfDirectory(atPath: target)) ?? [])
-                    .filter { $0.hasSuffix(".conf") && !$0.hasPrefix(".") }.sorted()
-                for file in files { read(target + "/" + file, depth: depth + 1) }
+                let files = ((try? root.list(target)) ?? []).filter { $0.hasSuffix(".conf") && !$0.hasPrefix(".") }
+                for file in files { read(target + "/" + file, depth: depth + 1, root: root, account: account) }
             default:
                 values[name] = value
                 origins[name] = path

@@ -5,7 +5,9 @@ import Glibc
 /// (the postmaster `pg_ctl start` leaves running) inherits, and then never sees its child exit.
 public enum Spawn {
     /// Starts `arguments[0]` (an absolute path) with stdin from `stdin` (default /dev/null) and both
-    /// outputs to files; returns its pid.
+    /// outputs to files; returns its pid. The child gets `environment`, or a minimal one: never ours,
+    /// which may hold a passphrase (a postmaster started through pg_ctl would keep it in
+    /// /proc/PID/environ, readable by the postgres user).
     public static func start(_ arguments: [String], stdin: String = "/dev/null", stdout: String, stderr: String,
                              environment: [String: String]? = nil) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
@@ -16,7 +18,7 @@ public enum Spawn {
         posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let env = (environment ?? ChildEnvironment.minimal()).map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { env.forEach { free($0) } }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, arguments[0], &actions, nil, argv, env)

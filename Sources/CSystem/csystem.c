@@ -1,0 +1,2 @@
+/* Empty: SwiftPM needs one source file for a C target. Everything is in include/csystem.h. */
+#include "csystem.h"
