@@ -63,8 +63,8 @@ struct ReplicationTests {
 
         /// Runs `ca` with this world's database and passphrase; the test fails on a non-zero exit.
         @discardableResult
-        func ca(_ arguments: [String], expect status: Int32 = 0, stdin: String? = nil) throws -> ProcessResult {
-            let result = try CABinary.run(arguments, environment: ["CA_DB": db], stdin: stdin)
+        func ca(_ arguments: [String], expect status: Int32 = 0, stdin: String? = nil, environment: [String: String] = [:]) throws -> ProcessResult {
+            let result = try CABinary.run(arguments, environment: ["CA_DB": db].merging(environment) { $1 }, stdin: stdin)
             #expect(result.status == status, "ca \(arguments.joined(separator: " ")): \(result.stderr)")
             if result.status != status { throw CAError.io("ca \(arguments.first ?? "") exited \(result.status)") }
             return result
@@ -74,11 +74,17 @@ struct ReplicationTests {
         func ship(_ host: String, reload: Bool = true, link: Bool = true, restart: Bool = false) throws {
             let bundle = scratch.file("\(host).bundle")
             try ca(["export", host, "-o", bundle, "--passphrase-file", pw, "--bundle-passphrase-file", bundlePW])
-            var install = ["install", "--bundle", bundle, "--root", root, "--bundle-passphrase-file", bundlePW]
+            var install = ["install", "--bundle", bundle, "--root", root]
             if link { install += ["--link", "--configure"] }
             if reload { install.append("--reload") }
             if restart { install.append("--restart") }
-            try ca(install)
+            // The restart gets both passphrases through the environment: none may reach the postmaster.
+            if restart {
+                try ca(install, environment: ["CA_BUNDLE_PASSPHRASE": try String(contentsOfFile: bundlePW, encoding: .utf8).trimmingCharacters(in: .newlines),
+                                              "CA_PASSPHRASE": try String(contentsOfFile: pw, encoding: .utf8).trimmingCharacters(in: .newlines)])
+            } else {
+                try ca(install + ["--bundle-passphrase-file", bundlePW])
+            }
         }
 
         func step(_ name: String) {
@@ -232,6 +238,11 @@ struct ReplicationTests {
         let before = try #require(w.primary.pid)
         try w.ship(w.primaryName, reload: false, restart: true)
         #expect(w.primary.pid != nil && w.primary.pid != before)
+        let environ = try String(decoding: Data(contentsOf: URL(fileURLWithPath: "/proc/\(try #require(w.primary.pid))/environ")), as: UTF8.self)
+        #expect(!environ.contains("CA_PASSPHRASE") && !environ.contains("CA_BUNDLE_PASSPHRASE"), "the postmaster inherited a passphrase variable")
+        for secret in [w.pw, w.bundlePW] {
+            #expect(!environ.contains(try String(contentsOfFile: secret, encoding: .utf8).trimmingCharacters(in: .newlines)))
+        }
         #expect(LocalCluster.wait(timeout: 20) { w.streaming }, "no streaming after the primary restarted")
         try w.reconnectAndCheck("after-restart")
         w.step("7: install --restart restarted the primary; streaming again")

@@ -32,7 +32,7 @@ public struct ProcessResult: Sendable {
     }
 
     public final class Running: @unchecked Sendable {
-        let pid: pid_t
+        public let pid: pid_t
         let scratch: URL
         init(pid: pid_t, scratch: URL) { self.pid = pid; self.scratch = scratch }
 

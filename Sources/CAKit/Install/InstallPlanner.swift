@@ -150,7 +150,7 @@ public struct InstallPlanner {
             operations.append(file(layout.recoveryConf, recovery.joined(separator: "\n") + "\n", user.uid, user.gid, 0o600, "recovery.conf", keepForeign: true))
         }
         if config.needsStandbySignal {
-            operations.append(file(layout.standbySignal, "", user.uid, user.gid, 0o600, "standby.signal"))
+            operations.append(file(layout.standbySignal, "", user.uid, user.gid, 0o600, "standby.signal", keepForeign: true))
         }
         return operations
     }

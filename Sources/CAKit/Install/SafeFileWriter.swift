@@ -265,6 +265,9 @@ public struct SafeFileWriter {
     private func lookInGeneration(_ op: PlannedOperation) throws -> Look {
         guard case .file(let contents, _, _) = op.kind, let name = op.generationName else { return Look(outcome: .created) }
         let host = generationHost(op)
+        if let info = try root.entry(host + "/current"), info.kind != .symlink {
+            throw refusal(host + "/current", "is \(info.kindName), not ca's link to the host's current files; move it away")
+        }
         guard case .success(let directory) = try root.resolveDirectory(host),
               let current = FileRoot.readLink(directory.fd, "current"), current.hasPrefix("g-"), !current.contains("/") else {
             return Look(outcome: .created)

@@ -1,3 +1,5 @@
+import Glibc
+
 /// A DNS host name by RFC 1123: dot-separated labels of letters, digits and '-', none empty,
 /// none starting or ending with '-', at most 63 octets each and 253 in all. Stored lowercase.
 /// It is the only form of name that reaches a file path, a subject or SQL.
@@ -20,6 +22,11 @@ public struct HostName: Hashable, Codable, Sendable, CustomStringConvertible {
             for scalar in label.unicodeScalars where !(scalar.isASCIIAlphanumeric || scalar == "-") {
                 throw reject("'\(String(scalar).quotedForError)' is not allowed")
             }
+        }
+        // A name the resolver would read as an IPv4 address (192.0.2.1, 127.1, 0x7f000001) is not a DNS name.
+        var address = in_addr()
+        if labels.last.map({ $0.allSatisfy(\.isNumber) }) == true || inet_aton(text, &address) != 0 {
+            throw reject("it is an IP address, not a DNS name (give addresses with --ip)")
         }
         value = text.lowercased()
     }

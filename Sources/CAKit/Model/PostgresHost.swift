@@ -15,19 +15,30 @@ public struct PostgresHost: Codable, Equatable, Sendable {
     public init(name: HostName, dnsNames: [HostName], ipAddresses: [IPAddress], role: HostRole,
                 postgresVersion: PostgresVersion, dataDirectory: AbsolutePath?, configDirectory: AbsolutePath?,
                 osUser: String, replicationUser: String, port: Int = 5432) throws {
+        try CAName.checkNotReserved(name.value, what: "host name")
         self.name = name
         // The host's own name is always a SAN: it is what pg-config puts in host=.
+        guard dnsNames.count <= Self.maximumNames && ipAddresses.count <= Self.maximumNames else {
+            throw CAError.invalid("host '\(name)' has \(dnsNames.count) DNS names and \(ipAddresses.count) addresses; ca allows at most \(Self.maximumNames) of each")
+        }
         var names = [name]
-        for dns in dnsNames where !names.contains(dns) { names.append(dns) }
+        var seen: Set<HostName> = [name]
+        for dns in dnsNames where seen.insert(dns).inserted { names.append(dns) }
         self.dnsNames = names
         var ips: [IPAddress] = []
-        for ip in ipAddresses where !ips.contains(ip) { ips.append(ip) }
+        var seenIPs: Set<IPAddress> = []
+        for ip in ipAddresses where seenIPs.insert(ip).inserted { ips.append(ip) }
         self.ipAddresses = ips
         self.role = role
         self.postgresVersion = postgresVersion
         // Debian's layout (pg_createcluster) unless told otherwise.
         self.dataDirectory = try dataDirectory ?? AbsolutePath("/var/lib/postgresql/\(postgresVersion)/main", what: "data directory")
         self.configDirectory = try configDirectory ?? AbsolutePath("/etc/postgresql/\(postgresVersion)/main", what: "config directory")
+        try Self.checkClusterDirectory(self.dataDirectory, what: "data directory")
+        try Self.checkClusterDirectory(self.configDirectory, what: "config directory")
+        guard osUser != "root" else {
+            throw CAError.invalid("invalid OS user 'root': PostgreSQL never runs as root, and ca would give it the keys", fix: "Use the account PostgreSQL runs as, e.g. 'postgres'.")
+        }
         self.osUser = try Identifier.osUser(osUser)
         self.replicationUser = try Identifier.role(replicationUser)
         guard (1...65535).contains(port) else { throw CAError.invalid("invalid port \(port): it must be from 1 to 65535") }
@@ -44,6 +55,28 @@ public struct PostgresHost: Codable, Equatable, Sendable {
                       configDirectory: c.decode(AbsolutePath.self, forKey: .configDirectory),
                       osUser: c.decode(String.self, forKey: .osUser), replicationUser: c.decode(String.self, forKey: .replicationUser),
                       port: c.decode(Int.self, forKey: .port))
+    }
+
+    /// A certificate names at most this many DNS names, and as many addresses.
+    public static let maximumNames = 100
+
+    /// Directories of the system that can never be a cluster's data or config directory: root
+    /// writes links and files there, and a host record (or a bundle) naming one would aim it at them.
+    static let systemDirectories: Set<String> = [
+        "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media", "/mnt", "/opt",
+        "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/lib", "/var/log", "/var/tmp",
+        "/var/run", "/var/cache", "/var/spool", "/var/mail", "/usr/local", "/usr/lib", "/usr/bin", "/usr/sbin", "/usr/share",
+        "/etc/postgresql", "/var/lib/postgresql",
+    ]
+    static let systemTrees = ["/proc", "/sys", "/dev", "/run", "/boot", "/etc/ssl", "/usr", "/bin", "/sbin", "/lib", "/root"]
+
+    static func checkClusterDirectory(_ path: AbsolutePath, what: String) throws {
+        let value = path.value
+        let inTree = systemTrees.first { value == $0 || value.hasPrefix($0 + "/") }
+        if systemDirectories.contains(value) || inTree != nil {
+            throw CAError.invalid("invalid \(what) '\(value)': \(inTree.map { "it is inside \($0)" } ?? "it is a system directory"), never a PostgreSQL cluster's",
+                                  fix: "Give the cluster's own directory, e.g. '/var/lib/postgresql/15/main'.")
+        }
     }
 
     /// The server certificate's subjectAltName: every DNS name, then every address.
