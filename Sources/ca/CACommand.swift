@@ -37,7 +37,12 @@ struct CACommand: ParsableCommand {
             }
             Foundation.exit(error.exitCode)
         } catch {
-            exit(withError: error)
+            // Help and version keep argument-parser's output; a usage error is one line, exit 64.
+            let code = exitCode(for: error)
+            if code == .success || error is ExitCode { exit(withError: error) }
+            let message = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage"
+            Terminal.error((message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message) + ". See 'ca --help'.")
+            Foundation.exit(code.rawValue == 0 ? 64 : code.rawValue)
         }
     }
 }

@@ -24,15 +24,14 @@ struct CRLCommand: ParsableCommand {
     func run() throws {
         let session = try Session(global: global, passphrase: passphrase)
         if let days { try Lifecycle(store: session.store, vault: session.vault).setCRLDays(days) }
+        try session.vault.unlock(try session.store.trustedAuthorities())
         let crls = try session.store.write { try CRLPublisher(store: session.store, vault: session.vault).currentCRLs(now: Date(), force: true) }
         if global.json {
             return try Output.json(crls.map { JSON(issuer: $0.issuer, number: $0.number, thisUpdate: $0.thisUpdate, nextUpdate: $0.nextUpdate, revoked: $0.revokedSerials.map(\.hex)) })
         }
         let text = crls.map(\.pem).joined()
         if let output {
-            guard FileManager.default.createFile(atPath: output, contents: Data(text.utf8), attributes: [.posixPermissions: 0o644]) else {
-                throw CAError.io("cannot write '\(output)'")
-            }
+            try SecretFile.write(text, to: output, mode: 0o644)
             Terminal.note("Wrote \(crls.count) CRL(s) to \(output).")
         } else {
             print(text, terminator: "")

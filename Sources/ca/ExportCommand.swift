@@ -29,6 +29,7 @@ struct ExportCommand: ParsableCommand {
             throw CAError.invalid("no passphrase for the bundle's keys", fix: "Pass --bundle-passphrase-file FILE, set CA_BUNDLE_PASSPHRASE, or use --plain-keys.")
         }
         let now = Date()
+        try session.vault.unlock(try session.store.trustedAuthorities())
         let text = try session.store.write { () -> String in
             let material = try HostMaterial.assemble(hostName: name, store: session.store, vault: session.vault, now: now)
             try session.store.recordDeployment(try material.deployment(via: .export, at: now))
@@ -52,16 +53,31 @@ extension SecretSource {
     }
 }
 
-/// Writes a file that holds secrets: created 0600, never through a symlink.
+/// Writes an output file (`export -o`, `crl -o`): a new file of ours in the same directory (O_EXCL,
+/// its mode set before the first byte), fsynced and renamed over the target. An existing file is
+/// replaced, never written into (it keeps no owner, mode or hard link of its own); a link, a FIFO
+/// or a directory at the target is refused.
 enum SecretFile {
-    static func write(_ text: String, to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw CAError.io("cannot write '\(path)': \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        guard fchmod(fd, 0o600) == 0 else { throw CAError.io("cannot set the mode of '\(path)'") }
-        let bytes = Array(text.utf8)
-        guard bytes.withUnsafeBytes({ Foundation.write(fd, $0.baseAddress, $0.count) }) == bytes.count else {
-            throw CAError.io("cannot write '\(path)': \(String(cString: strerror(errno)))")
+    static func write(_ text: String, to path: String, mode: mode_t = 0o600) throws {
+        var info = stat()
+        if lstat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+            throw CAError.invalid("refusing to write '\(path.quotedForErrorLine)': it exists and is not a regular file (a link, a directory or a FIFO)")
         }
+        let directory = (path as NSString).deletingLastPathComponent
+        let temporary = (directory.isEmpty ? "" : directory + "/") + ".\((path as NSString).lastPathComponent).ca-tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw CAError.io("cannot write '\(path.quotedForErrorLine)': \(String(cString: strerror(errno)))") }
+        var done = false
+        defer {
+            close(fd)
+            if !done { unlink(temporary) }
+        }
+        guard fchmod(fd, mode) == 0 else { throw CAError.io("cannot set the mode of '\(path.quotedForErrorLine)'") }
+        let bytes = Array(text.utf8)
+        guard bytes.withUnsafeBytes({ Foundation.write(fd, $0.baseAddress, $0.count) }) == bytes.count, fsync(fd) == 0 else {
+            throw CAError.io("cannot write '\(path.quotedForErrorLine)': \(String(cString: strerror(errno)))")
+        }
+        guard rename(temporary, path) == 0 else { throw CAError.io("cannot write '\(path.quotedForErrorLine)': \(String(cString: strerror(errno)))") }
+        done = true
     }
 }

@@ -33,7 +33,7 @@ struct RevokeCommand: ParsableCommand {
         }
         let session = try Session(global: global, passphrase: passphrase)
         let lifecycle = Lifecycle(store: session.store, vault: session.vault)
-        let (revoked, crls) = try lifecycle.revoke(try lifecycle.resolve(what, kind: kind), reason: reason)
+        let (revoked, crls) = try lifecycle.revoke(matching: what, kind: kind, reason: reason)
         if global.json { return try Output.json(JSON(revoked: revoked.map { var r = $0; r.status = .revoked; return CertificateJSON(r) }, crlNumbers: crls.compactMap(\.number))) }
         for record in revoked { print("Revoked \(record.kind.rawValue) certificate \(record.serial.hex) (\(record.subject)): \(reason.rawValue)") }
         print("CRL re-signed (crlNumber \(crls.compactMap(\.number).map(String.init).joined(separator: ", "))). Install it where it matters, then reload: ca install HOST --reload")

@@ -7,7 +7,26 @@ enum Terminal {
     static var isInteractive: Bool { isatty(STDIN_FILENO) == 1 }
     static var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
 
-    static func error(_ message: String) { FileHandle.standardError.write(Data("error: \(message)\n".utf8)) }
+    static func error(_ message: String) { FileHandle.standardError.write(Data("error: \(oneLine(message))\n".utf8)) }
+
+    /// Control characters (a newline in a value, an escape sequence) shown escaped, so an error is one line.
+    static func oneLine(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += " "
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F || (0x80...0x9F).contains(scalar.value) {
+                    out += "\\u{\(String(scalar.value, radix: 16))}"
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out
+    }
     static func warning(_ message: String) { FileHandle.standardError.write(Data("warning: \(message)\n".utf8)) }
     static func note(_ message: String) { FileHandle.standardError.write(Data("\(message)\n".utf8)) }
 

@@ -22,12 +22,19 @@ public struct CRLPublisher {
     func current(for authority: AuthorityRecord, now: Date, force: Bool) throws -> CertificateRevocationList {
         let days = try store.crlDays(authorityID: authority.id)
         let period = TimeInterval(days) * 86_400
-        if !force, let stored = try store.latestCRL(authorityID: authority.id),
-           stored.nextUpdate.timeIntervalSince(now) > period / 3,
-           (try store.lastRevocation(authorityID: authority.id)).map({ $0 < stored.thisUpdate }) ?? true {
-            return try CAError.translatingCrypto { try CertificateRevocationList(pem: stored.pem) }
+        let latest = try store.latestCRL(authorityID: authority.id)
+        // Current while it has a third of its period left and lists exactly the revocations stored
+        // (not "signed after the last revocation": thisUpdate is backdated, which made every install
+        // re-sign for five minutes after a revocation).
+        if !force, let stored = latest, stored.nextUpdate.timeIntervalSince(now) > period / 3,
+           let crl = try? CertificateRevocationList(pem: stored.pem),
+           Set(crl.revokedSerials) == Set(try store.revocations(authorityID: authority.id).map(\.serial)) {
+            return crl
         }
-        let number = (try store.latestCRL(authorityID: authority.id)?.number ?? 0) + 1
+        let (number, overflow) = (latest?.number ?? 0).addingReportingOverflow(1)
+        guard !overflow, number > 0 else {
+            throw CAError.notADatabase(path: store.path, reason: "the last CRL number of '\(authority.name)' is out of range (\(latest?.number ?? 0))")
+        }
         let key = try vault.key(of: authority)
         let certificate = try authority.certificate()
         let thisUpdate = now.addingTimeInterval(-Validity.backdate)

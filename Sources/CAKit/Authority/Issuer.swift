@@ -41,7 +41,12 @@ public final class Issuer {
         try CAError.translatingCrypto { () -> (Certificate, String) in
             let key = try PrivateKey(generating: keyType)
             let template = Profile.root(name: commonName).template(serial: try SerialNumber.random(), validity: validity)
-            return (try Certificate.sign(template, subjectKey: key, issuer: nil), try key.pkcs8PEM(passphrase: passphrase))
+            let pem = try key.pkcs8PEM(passphrase: passphrase)
+            // Read it back at once: a key that cannot be decrypted with this passphrase must never be stored.
+            guard try PrivateKey(pem: pem, passphrase: passphrase).publicKeyFingerprint == key.publicKeyFingerprint else {
+                throw CryptoError.openssl(operation: "read back the new CA key", details: [])
+            }
+            return (try Certificate.sign(template, subjectKey: key, issuer: nil), pem)
         }
     }
 

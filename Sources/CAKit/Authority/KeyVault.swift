@@ -12,6 +12,12 @@ public final class KeyVault {
 
     public init(passphrase: @escaping () throws -> String?) { self.passphrase = passphrase }
 
+    /// Decrypts these authorities' keys now, asking for the passphrase if needed. Call it before a
+    /// write transaction: a person typing a passphrase must not hold the database lock.
+    public func unlock(_ authorities: [AuthorityRecord]) throws {
+        for authority in authorities { _ = try key(of: authority) }
+    }
+
     public func key(of authority: AuthorityRecord) throws -> PrivateKey {
         if let key = keys[authority.id] { return key }
         let secret: String? = authority.keyEncrypted ? try resolvedPassphrase() : nil

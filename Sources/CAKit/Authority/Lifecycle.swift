@@ -26,15 +26,27 @@ public struct Lifecycle {
         return matches
     }
 
+    /// Revokes what `what` names (a serial or a host's active certificates), resolved inside the
+    /// transaction: a certificate a concurrent renew just made is revoked too, never missed.
+    public func revoke(matching what: String, kind: CertificateKind?, reason: RevocationReason) throws -> (revoked: [CertificateRecord], crls: [CertificateRevocationList]) {
+        _ = try resolve(what, kind: kind)  // bad input is refused before the CA key is opened
+        try vault.unlock(try store.trustedAuthorities())
+        return try store.write { try revokeLocked(try resolve(what, kind: kind), reason: reason) }
+    }
+
     /// Revokes and re-signs the CRLs. Returns what was revoked and the new CRLs.
     public func revoke(_ records: [CertificateRecord], reason: RevocationReason) throws -> (revoked: [CertificateRecord], crls: [CertificateRevocationList]) {
-        let now = self.now()
-        for record in records where record.status == .revoked {
-            throw CAError.invalid("certificate \(record.serial.hex) is already revoked")
-        }
         // Decrypt the CA keys before the lock, as issuance does.
-        for authority in try store.trustedAuthorities() { _ = try vault.key(of: authority) }
-        return try store.write {
+        try vault.unlock(try store.trustedAuthorities())
+        return try store.write { try revokeLocked(records, reason: reason) }
+    }
+
+    private func revokeLocked(_ records: [CertificateRecord], reason: RevocationReason) throws -> (revoked: [CertificateRecord], crls: [CertificateRevocationList]) {
+        let now = self.now()
+        for record in records {
+            if try store.status(of: record) == .revoked { throw CAError.invalid("certificate \(record.serial.hex) is already revoked") }
+        }
+        do {
             for record in records {
                 try store.revoke(record, reason: reason, at: now)
                 try store.record("revoke", subject: record.subject, serial: record.serial,
@@ -56,14 +68,21 @@ public struct Lifecycle {
         let issuer = Issuer(store: store, vault: vault, now: { now })
         let signer = try Signer(store: store, vault: vault, now: now, days: days)
         let successors = try due.map { try issuer.successor(of: $0, signer: signer, keepKey: keepKey) }
+        var renewed: [(CertificateRecord, CertificateRecord)] = []
         try store.write {
+            renewed = []
             for (old, new) in zip(due, successors) {
+                // A concurrent revoke or renew got there first: this one is no longer ours to replace.
+                guard try store.status(of: old) == .active else { continue }
+                renewed.append((old, new))
                 try store.insertCertificate(new)
                 try store.supersede(old)
                 try store.record("renew", subject: new.subject, serial: new.serial, detail: "replaces \(old.serial.hex)\(keepKey ? ", same key" : "")", at: now)
             }
         }
-        return IssueResult(certificates: successors, superseded: due.map(\.serial), warnings: signer.warnings)
+        let skipped = due.count - renewed.count
+        return IssueResult(certificates: renewed.map(\.1), superseded: renewed.map(\.0.serial),
+                           warnings: signer.warnings + (skipped > 0 ? ["\(skipped) certificate(s) changed meanwhile (revoked or renewed by another ca); left alone"] : []))
     }
 
     /// A new certificate for the signing CA on the same key. Before it commits, every active leaf

@@ -151,6 +151,7 @@ public struct Rotation {
             let successors = try batch.map { try issuer.successor(of: $0, signer: signer, keepKey: false) }
             try store.write {
                 for (old, new) in zip(batch, successors) {
+                    guard try store.status(of: old) == .active else { continue }  // revoked or renewed meanwhile
                     try store.insertCertificate(new)
                     try store.supersede(old)
                     done += 1

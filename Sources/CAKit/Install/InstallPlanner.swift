@@ -193,6 +193,10 @@ public struct InstallPlanner {
              try PrivateKey(pem: material.server.keyPEM, passphrase: nil), try PrivateKey(pem: material.client.keyPEM, passphrase: nil))
         }
         guard !trust.isEmpty else { throw refuse("the trust bundle is empty") }
+        guard !crls.isEmpty else { throw refuse("it holds no CRL; PostgreSQL refuses to start with an empty root.crl. Run 'ca crl' and export again") }
+        for authority in trust where !crls.contains(where: { $0.isSigned(by: authority) }) {
+            throw refuse("no CRL of '\(authority.subject)' is in it; PostgreSQL would then accept revoked certificates of that CA. Run 'ca crl' and export again")
+        }
         guard server.matches(serverKey) else { throw refuse("the server key does not match the server certificate") }
         guard client.matches(clientKey) else { throw refuse("the replication key does not match the replication certificate") }
         for crl in crls {

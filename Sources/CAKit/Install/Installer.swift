@@ -22,6 +22,7 @@ public struct Installer {
     /// and both demos take.
     public func install(hostName: String, store: CAStore, vault: KeyVault, options: InstallPlanner.Options,
                         dryRun: Bool = false, reload: Bool = false, restart: Bool = false) throws -> Report {
+        try vault.unlock(try store.trustedAuthorities())
         let material = try store.write { try HostMaterial.assemble(hostName: hostName, store: store, vault: vault, now: options.now) }
         let plan = try InstallPlanner().plan(material, options: options)
         let report = try apply(plan, dryRun: dryRun, reload: reload, restart: restart, now: options.now)

@@ -74,7 +74,7 @@ extension CAError {
         case .wrongPassphrase: return .wrongPassphrase
         case .passphraseRequired: return .passphraseRequired
         case .openssl(let operation, let details): return .crypto("OpenSSL failed to \(operation)", details: details)
-        case .invalidPEM, .unsupportedKey: return .crypto(error.description, details: [])
+        case .invalidPEM, .unsupportedKey: return .invalid(error.description)
         }
     }
 

@@ -76,6 +76,12 @@ extension CAStore {
                             [.text(clean), .text(clean + "G")]).map(certificate)
     }
 
+    /// The certificate's status now (inside a transaction: as this transaction sees it).
+    public func status(of record: CertificateRecord) throws -> CertificateStatus? {
+        try db.query("SELECT status FROM certificates WHERE authority_id = ? AND serial = ?", [.integer(record.authorityID), .text(record.serial.hex)])
+            .first.flatMap { CertificateStatus(rawValue: $0.string("status")) }
+    }
+
     /// Names of hosts that have at least one active certificate.
     public func hostsWithActiveCertificates() throws -> Set<String> {
         Set(try db.query("SELECT DISTINCT host_name FROM certificates WHERE status = 'active' AND host_name IS NOT NULL").map { $0.string("host_name") })

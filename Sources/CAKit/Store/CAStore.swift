@@ -7,6 +7,7 @@ import Glibc
 public final class CAStore {
     public let path: String
     let db: SQLiteConnection
+    private var integrityChecked = false
 
     /// `PRAGMA application_id` of a ca database ("CAPG").
     static let applicationID: Int64 = 0x4341_5047
@@ -135,8 +136,18 @@ public final class CAStore {
         }
     }
 
-    /// One write transaction (BEGIN IMMEDIATE): all of it lands, or none of it.
-    public func write<T>(_ body: () throws -> T) throws -> T { try db.transaction(body) }
+    /// One write transaction (BEGIN IMMEDIATE): all of it lands, or none of it. The first write of a
+    /// process checks the file first (`PRAGMA quick_check`): a damaged database is refused, never
+    /// written to, however much of it still reads.
+    public func write<T>(_ body: () throws -> T) throws -> T {
+        if !integrityChecked {
+            if let problem = try integrityProblem() {
+                throw CAError.notADatabase(path: path, reason: "it is damaged (quick_check: \(problem.prefix(200))); nothing was written. Restore it from a backup")
+            }
+            integrityChecked = true
+        }
+        return try db.transaction(body)
+    }
 
     /// File mode of the database, for `status` warnings.
     public var fileMode: mode_t? {
