@@ -32,7 +32,11 @@ public struct SQLRow: Sendable {
         if case .text(let v) = self[column] { return v }
         return nil
     }
-    public func date(_ column: String) -> Date { Date(timeIntervalSince1970: TimeInterval(int(column))) }
+    /// A time stored as Unix seconds, held to years 1–9999 (what X.509 can say): a damaged or edited
+    /// row with INT64_MAX stays a date every later computation can handle.
+    public func date(_ column: String) -> Date {
+        Date(timeIntervalSince1970: TimeInterval(min(max(int(column), -62_135_596_800), 253_402_300_799)))
+    }
 }
 
 /// A thin owner of one sqlite3 connection: bound parameters only, BEGIN IMMEDIATE transactions,

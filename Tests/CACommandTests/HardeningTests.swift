@@ -1,0 +1,242 @@
+import CAKit
+import Foundation
+import TestSupport
+import Testing
+
+/// Secrets, concurrency, damaged databases and hostile values, through the built `ca`.
+@Suite struct HardeningTests {
+    final class Seeded {
+        let scratch: Scratch
+        let db: String
+        let pw: String
+        static let passphrase = "correct horse battery"
+
+        init(issue: Bool = true) throws {
+            scratch = try Scratch()
+            pw = try scratch.write("pw", Seeded.passphrase + "\n")
+            db = scratch.file("ca.sqlite3")
+            let steps: [[String]] = [["init", "--name", "hard-ca", "--passphrase-file", pw],
+                                     ["host", "add", "db1.example.com", "--ip", "192.0.2.10", "--role", "primary"],
+                                     ["host", "add", "db2.example.com", "--ip", "192.0.2.11"]]
+                + (issue ? [["issue", "db1.example.com", "--passphrase-file", pw], ["issue", "db2.example.com", "--passphrase-file", pw]] : [])
+            for step in steps {
+                let result = try CABinary.run(step + ["--db", db])
+                #expect(result.status == 0, "\(step): \(result.stderr)")
+            }
+        }
+    }
+
+    static func oneLine(_ result: ProcessResult) -> Bool { result.stderr.hasPrefix("error: ") && result.stderr.filter { $0 == "\n" }.count == 1 }
+
+    /// Item 9: a passphrase OpenSSL would silently cut (over 1,023 bytes, or with a NUL) is refused;
+    /// the longest accepted one unlocks the CA again; a CRLF passphrase file reads as its first line.
+    @Test func passphrasesAreBoundedAndRoundTrip() throws {
+        let scratch = try Scratch()
+        let long = try scratch.write("long", String(repeating: "x", count: 1024) + "\n")
+        let tooLong = try CABinary.run(["init", "--name", "p-ca", "--db", scratch.file("a.sqlite3"), "--passphrase-file", long])
+        #expect(tooLong.status == 64 && Self.oneLine(tooLong) && tooLong.stderr.contains("at most 1023"), "\(tooLong.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.file("a.sqlite3")))
+        let nul = try CABinary.run(["init", "--name", "p-ca", "--db", scratch.file("b.sqlite3")], environment: ["CA_PASSPHRASE": "abc\u{1}def"])
+        #expect(nul.status == 0 || nul.status == 64)
+        let withNUL = scratch.file("nul")
+        FileManager.default.createFile(atPath: withNUL, contents: Data([0x61, 0x00, 0x62, 0x0A]))
+        let refused = try CABinary.run(["init", "--name", "p-ca", "--db", scratch.file("c.sqlite3"), "--passphrase-file", withNUL])
+        #expect(refused.status == 64 && refused.stderr.contains("NUL"), "\(refused.stderr)")
+
+        let longest = String(repeating: "y", count: 1023)
+        let ok = try scratch.write("ok", longest + "\r\n")
+        let db = scratch.file("d.sqlite3")
+        #expect(try CABinary.run(["init", "--name", "p-ca", "--db", db, "--passphrase-file", ok]).status == 0)
+        #expect(try CABinary.run(["host", "add", "db1.example.com", "--db", db]).status == 0)
+        let issued = try CABinary.run(["issue", "db1.example.com", "--db", db], environment: ["CA_PASSPHRASE": longest])
+        #expect(issued.status == 0, "the 1,023-byte passphrase (CRLF file) does not unlock the CA: \(issued.stderr)")
+    }
+
+    /// Item 10: while ca waits for a passphrase it holds no database lock (export, crl, install HOST).
+    @Test func thePassphrasePromptHoldsNoLock() throws {
+        let seed = try Seeded()
+        let store = try CAStore.open(path: seed.db)
+        var lockedWhileAsking = false
+        let vault = KeyVault {
+            // Another process's write must get through at once while we "type".
+            let other = try? CABinary.run(["host", "add", "db9.example.com", "--db", seed.db])
+            lockedWhileAsking = other?.status != 0
+            return Seeded.passphrase
+        }
+        let started = Date()
+        _ = try store.write { try HostMaterial.assemble(hostName: "db1.example.com", store: store, vault: KeyVault { Seeded.passphrase }, now: Date()) }
+        try vault.unlock(try store.trustedAuthorities())
+        _ = try store.write { try HostMaterial.assemble(hostName: "db1.example.com", store: store, vault: vault, now: Date()) }
+        #expect(!lockedWhileAsking)
+        #expect(Date().timeIntervalSince(started) < 10)
+        // The commands themselves: crl through a slow passphrase source would be the same path (unlock before write).
+        let crl = try CABinary.run(["crl", "--db", seed.db, "--passphrase-file", seed.pw])
+        #expect(crl.status == 0, "\(crl.stderr)")
+    }
+
+    /// Concurrent revoke and renew of one host: never "UNIQUE constraint failed", never a revoke
+    /// that reports success and leaves an active certificate of the host behind it.
+    @Test func concurrentRevokeAndRenewOfOneHost() throws {
+        for round in 0..<6 {
+            let seed = try Seeded()
+            let renewers = try (0..<3).map { _ in
+                try CABinary.launch(["renew", "--within", "400d", "--host", "db2.example.com", "--db", seed.db, "--passphrase-file", seed.pw])
+            }
+            let revoker = try CABinary.launch(["revoke", "db2.example.com", "--db", seed.db, "--passphrase-file", seed.pw])
+            let results = renewers.map { $0.wait() }
+            let revoked = revoker.wait()
+            for result in results + [revoked] {
+                #expect(result.status == 0 || result.status == 64, "round \(round): exit \(result.status): \(result.stderr)")
+                #expect(!result.stderr.contains("UNIQUE"), "round \(round): \(result.stderr)")
+            }
+            let store = try CAStore.open(path: seed.db)
+            let all = try store.certificates(CertificateFilter(hostName: "db2.example.com"))
+            // At most one active certificate per kind, and a successful revoke left none that it saw.
+            for kind in CertificateKind.allCases {
+                #expect(all.filter { $0.kind == kind && $0.status == .active }.count <= 1, "round \(round): doubled \(kind)")
+            }
+            let successors = all.compactMap(\.replaces)
+            #expect(Set(successors).count == successors.count, "round \(round): a certificate was renewed twice")
+            // Nothing revoked has an active successor made from it after its revocation.
+            for record in all where record.status == .revoked {
+                let next = all.first { $0.replaces == record.serial }
+                #expect(next == nil || next!.createdAt <= record.createdAt.addingTimeInterval(3600), "round \(round)")
+            }
+        }
+    }
+
+    /// Item 11: a copy that fails PRAGMA quick_check is never written to, however much of it still reads.
+    @Test func aDamagedDatabaseIsNeverWrittenTo() throws {
+        let seed = try Seeded()
+        let original = try Data(contentsOf: URL(fileURLWithPath: seed.db))
+        var generator = SeededGenerator(seed: 20261202)
+        var damaged = 0, refused = 0
+        for trial in 0..<40 {
+            var bytes = Array(original)
+            let page = 4096
+            let pages = bytes.count / page
+            guard pages > 2 else { break }
+            // Damage a few bytes of one page after the first (the header stays valid).
+            let target = Int.random(in: 1..<pages, using: &generator) * page
+            for _ in 0..<8 { bytes[target + Int.random(in: 0..<page, using: &generator)] ^= UInt8.random(in: 1...255, using: &generator) }
+            let copy = seed.scratch.file("damaged-\(trial).sqlite3")
+            try Data(bytes).write(to: URL(fileURLWithPath: copy))
+            let check = try ProcessResult.run("/usr/bin/sqlite3", [copy, "PRAGMA quick_check"])
+            guard check.stdout.trimmingCharacters(in: .whitespacesAndNewlines) != "ok" else { continue }
+            damaged += 1
+            let before = try Data(contentsOf: URL(fileURLWithPath: copy))
+            let result = try CABinary.run(["issue", "db1.example.com", "--db", copy, "--passphrase-file", seed.pw])
+            #expect(result.status != 0, "trial \(trial): a damaged copy accepted a certificate")
+            #expect(result.status < 128, "trial \(trial): trapped (\(result.status))")
+            if result.status != 0 { refused += 1 }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: copy)) == before, "trial \(trial): the damaged copy was written")
+        }
+        print("hardening: \(damaged) damaged copies failed quick_check; ca refused to write to \(refused)")
+        #expect(damaged > 0)
+    }
+
+    /// Out-of-range values a damaged or hand-edited database can hold: a clear error, never a trap or a hang.
+    @Test(arguments: [
+        "UPDATE crls SET number = 9223372036854775807",
+        "UPDATE crls SET next_update = 9223372036854775807, this_update = -9223372036854775808",
+        "UPDATE certificates SET not_after = 9223372036854775807, not_before = -9223372036854775808",
+        "UPDATE certificates SET created_at = 9223372036854775807",
+        "UPDATE authorities SET crl_days = 3650, not_after = 9223372036854775807",
+        "PRAGMA ignore_check_constraints = ON; UPDATE hosts SET port = 99999",
+        "UPDATE hosts SET data_dir = '/etc'",
+        "UPDATE hosts SET os_user = 'root'",
+        "UPDATE certificates SET serial = 'ZZ' || serial",
+        "UPDATE certificates SET certificate_pem = 'garbage'",
+        "UPDATE certificates SET key_pem = '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n'",
+        "UPDATE authorities SET certificate_pem = 'garbage'",
+        "UPDATE events SET at = 9223372036854775807",
+        "UPDATE deployments SET at = -9223372036854775808",
+        "INSERT INTO authorities (name, key_id, serial, key_type, status, key_encrypted, not_before, not_after, certificate_pem, key_pem, created_at) SELECT name, key_id, serial, key_type, 'next', key_encrypted, not_before, not_after, certificate_pem, key_pem, created_at FROM authorities",
+    ])
+    func damagedValuesAreClearErrorsNotTraps(_ sql: String) throws {
+        let seed = try Seeded()
+        _ = try CABinary.run(["crl", "--db", seed.db, "--passphrase-file", seed.pw])
+        _ = try CABinary.run(["export", "db1.example.com", "--plain-keys", "--db", seed.db, "--passphrase-file", seed.pw])
+        let edit = try ProcessResult.run("/usr/bin/sqlite3", [seed.db, sql])
+        #expect(edit.status == 0, "\(edit.stderr)")
+        let commands: [[String]] = [["list"], ["list", "--json"], ["status"], ["status", "--json"], ["show", "db1.example.com"], ["host", "list"],
+                                    ["log"], ["bundle"], ["crl"], ["export", "db1.example.com", "--plain-keys"], ["issue", "db2.example.com"],
+                                    ["renew", "--within", "1000d"], ["revoke", "db2.example.com"], ["rotate", "status"], ["pg-config", "db2.example.com"]]
+        for command in commands {
+            let started = Date()
+            let result = try CABinary.run(command + ["--db", seed.db, "--passphrase-file", seed.pw].filter { _ in true })
+            #expect(Date().timeIntervalSince(started) < 20, "\(sql) / \(command): too slow")
+            #expect(result.status < 128, "\(sql) / \(command): trapped with \(result.status): \(result.stderr.suffix(300))")
+            if result.status != 0 { #expect(Self.oneLine(result), "\(sql) / \(command): \(result.stderr)") }
+        }
+    }
+
+    /// Bad input on the command line: one error line, exit 64, whatever the value holds.
+    @Test(arguments: [
+        ["host", "add", "db\n9"], ["host", "add", "192.168.1.20"], ["host", "add", "127.1"], ["host", "add", "db9", "--dns", "10.0.0.1"],
+        ["issue", "--days", "abc", "db1.example.com"], ["revoke", "db1.example.com", "--reason", "bad\nreason"], ["list", "--kind", "x\ny"],
+        ["host", "add", "db9", "--data-dir", "/"], ["host", "add", "db9", "--data-dir", "/etc"], ["host", "add", "db9", "--config-dir", "/etc/ssl/private"],
+        ["host", "add", "db9", "--os-user", "root"], ["host", "add", "ca-certificates"], ["init", "--name", "ca-certificates", "--no-passphrase"],
+        ["show", "--pem", "zz\u{1b}[31m"],
+    ])
+    func badValuesAreOneLine(_ arguments: [String]) throws {
+        let seed = try Seeded(issue: false)
+        let result = try CABinary.run(arguments + ["--db", seed.db], environment: ["CA_PASSPHRASE": Seeded.passphrase])
+        #expect(result.status == 64, "\(arguments): \(result.status) \(result.stderr)")
+        #expect(Self.oneLine(result), "\(arguments): \(result.stderr)")
+        #expect(!result.stderr.contains("\u{1b}"))
+    }
+
+    /// Bad PEM from outside is bad input (64), not an internal error (70).
+    @Test func badPEMInABundleIs64() throws {
+        let seed = try Seeded()
+        let export = try CABinary.run(["export", "db1.example.com", "--plain-keys", "--db", seed.db, "--passphrase-file", seed.pw])
+        let broken = export.stdout.replacingOccurrences(of: "MII", with: "###")
+        let result = try CABinary.run(["install", "--bundle", "-", "--root", seed.scratch.path, "--dry-run"], stdin: broken)
+        #expect(result.status == 64, "\(result.status): \(result.stderr)")
+        #expect(Self.oneLine(result))
+    }
+
+    /// export -o replaces a file with a new one of its own (0600), never writes into an existing one.
+    @Test func exportToAFileReplacesItNeverWritesIntoIt() throws {
+        let seed = try Seeded()
+        let target = try seed.scratch.write("out.json", "old\n", mode: 0o644)
+        let other = seed.scratch.file("hardlink.json")
+        #expect(link(target, other) == 0)
+        let result = try CABinary.run(["export", "db1.example.com", "--plain-keys", "-o", target, "--db", seed.db, "--passphrase-file", seed.pw])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try String(contentsOfFile: other, encoding: .utf8) == "old\n", "the other name of the old file got the keys")
+        #expect(InstallFixture.attributes(target)?.mode == 0o600)
+        let viaLink = seed.scratch.file("link.json")
+        #expect(symlink(seed.scratch.file("elsewhere.json"), viaLink) == 0)
+        let refused = try CABinary.run(["export", "db1.example.com", "--plain-keys", "-o", viaLink, "--db", seed.db, "--passphrase-file", seed.pw])
+        #expect(refused.status == 64)
+        #expect(!FileManager.default.fileExists(atPath: seed.scratch.file("elsewhere.json")))
+    }
+
+    /// After a revocation, installs do not re-sign the CRL again and again: the second export reuses it.
+    @Test func theCRLIsNotReSignedOnEveryExportAfterARevocation() throws {
+        let seed = try Seeded()
+        #expect(try CABinary.run(["revoke", "db2.example.com", "--kind", "client", "--db", seed.db, "--passphrase-file", seed.pw]).status == 0)
+        for _ in 0..<3 {
+            #expect(try CABinary.run(["export", "db1.example.com", "--plain-keys", "--db", seed.db, "--passphrase-file", seed.pw]).status == 0)
+        }
+        let log = try CABinary.run(["log", "--json", "--db", seed.db])
+        let events = try #require(try JSONSerialization.jsonObject(with: Data(log.stdout.utf8)) as? [[String: Any]])
+        let crls = events.filter { $0["action"] as? String == "crl" }
+        #expect(crls.count == 1, "\(crls.count) CRLs signed: \(crls)")
+    }
+}
+
+/// A small deterministic generator (SplitMix64), so a failing trial can be replayed from its seed.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
