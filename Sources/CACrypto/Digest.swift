@@ -2,6 +2,19 @@ import COpenSSL
 
 /// One-shot message digests.
 public enum Digest {
+    /// HMAC-SHA256 (EVP_Q_mac): the seals on the database rows that decide trust and paths.
+    public static func hmacSHA256(key: [UInt8], _ message: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var length = 0
+        let ok = key.withUnsafeBufferPointer { k in
+            message.withUnsafeBufferPointer { m in
+                EVP_Q_mac(nil, "HMAC", nil, "SHA256", nil, k.baseAddress, k.count, m.baseAddress, m.count, &out, out.count, &length)
+            }
+        }
+        precondition(ok != nil && length == 32, "HMAC-SHA256 is always available in OpenSSL 3")
+        return out
+    }
+
     public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0

@@ -8,8 +8,10 @@ struct ExportCommand: ParsableCommand {
         abstract: "Write a host bundle: everything one host needs, for 'ca install --bundle' there.",
         discussion: """
             The bundle holds the host's server and replication certificates and keys, the trust bundle, the CRLs and \
-            the host records. Keys are encrypted under the bundle passphrase (--bundle-passphrase-file, \
-            CA_BUNDLE_PASSPHRASE, or a prompt) unless --plain-keys. Example: ca export db2 | ssh db2 ca install --bundle -
+            the host records, signed by every CA key the database trusts (install checks the signature against \
+            the host's installed trust bundle, or --ca-fingerprint on a first install). Keys are encrypted under \
+            the bundle passphrase (--bundle-passphrase-file, CA_BUNDLE_PASSPHRASE, or a prompt) unless --plain-keys. \
+            Example: ca export db2 | ssh db2 ca install --bundle - --ca-fingerprint SHA256
             """)
 
     @Argument(help: "The host.") var host: String
@@ -34,7 +36,11 @@ struct ExportCommand: ParsableCommand {
             let material = try HostMaterial.assemble(hostName: name, store: session.store, vault: session.vault, now: now)
             try session.store.recordDeployment(try material.deployment(via: .export, at: now))
             try session.store.record("export", subject: name, detail: plainKeys ? "keys NOT encrypted" : "keys encrypted", at: now)
-            return try HostBundle.encode(material, passphrase: bundleSecret, now: now)
+            let signers = try session.store.trustedAuthorities().map { try session.vault.key(of: $0) }
+            return try HostBundle.encode(material, passphrase: bundleSecret, signers: signers, now: now)
+        }
+        if isatty(STDERR_FILENO) == 1, let fingerprint = try? session.store.activeAuthority().certificate().fingerprint {
+            Terminal.note("On a host that trusts no CA yet, install with: --ca-fingerprint \(fingerprint)")
         }
         if let output, output != "-" {
             try SecretFile.write(text, to: output)

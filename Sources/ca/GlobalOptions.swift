@@ -80,6 +80,7 @@ struct Session {
         store = try CAStore.open(path: global.databasePath)
         let source = passphrase ?? PassphraseOptions()
         vault = KeyVault { try source.resolve() }
+        vault.attach(store)
     }
 
     var issuer: Issuer { Issuer(store: store, vault: vault) }

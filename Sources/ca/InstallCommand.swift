@@ -25,6 +25,7 @@ struct InstallCommand: ParsableCommand {
     @Flag(name: .long, help: "Restart PostgreSQL afterwards (drops every connection; only when asked).") var restart = false
     @Flag(name: .long, help: "Print every operation without writing anything.") var dryRun = false
     @Option(name: .long, help: ArgumentHelp("Read the bundle passphrase from this file (else CA_BUNDLE_PASSPHRASE, else a prompt).", valueName: "file")) var bundlePassphraseFile: String?
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("For a host that trusts no CA yet: the SHA-256 fingerprint of the CA that signed the bundle (fingerprint_sha256 in 'ca bundle --json'). Later installs check the installed trust bundle.", valueName: "sha256")) var caFingerprint: [String] = []
     @OptionGroup var passphrase: PassphraseOptions
     @OptionGroup var global: GlobalOptions
 
@@ -63,7 +64,16 @@ struct InstallCommand: ParsableCommand {
             return try print(report, host: hostName, root: rootPrefix)
         }
         // From a bundle there is no database to record the deployment in.
-        let material = try HostBundle.decode(try readBundle(bundle!)) { try SecretSource.bundle(file: bundlePassphraseFile).resolve(confirm: false) }
+        let pins = try caFingerprint.flatMap { $0.split(separator: ",").map(String.init) }.map { pin -> String in
+            let clean = pin.filter { $0 != ":" }.lowercased()
+            guard clean.count == 64, clean.allSatisfy(\.isHexDigit) else {
+                throw CAError.invalid("invalid --ca-fingerprint '\(pin.quotedForErrorLine)': expected 64 hex digits (SHA-256), colons allowed")
+            }
+            return clean
+        }
+        let files = try FileRoot(prefix: rootPrefix)
+        let trust = HostBundle.Trust(installed: { caName in InstalledTrust.certificates(caName: caName, root: files) }, pinned: pins)
+        let material = try HostBundle.decode(try readBundle(bundle!), trust: trust) { try SecretSource.bundle(file: bundlePassphraseFile).resolve(confirm: false) }
         let plan = try InstallPlanner().plan(material, options: options)
         let report = try Installer().apply(plan, dryRun: dryRun, reload: reload, restart: restart, now: options.now)
         try print(report, host: material.host.name.value, root: rootPrefix)

@@ -192,7 +192,8 @@ import Testing
         let seed = try Seeded()
         let export = try CABinary.run(["export", "db1.example.com", "--plain-keys", "--db", seed.db, "--passphrase-file", seed.pw])
         let broken = export.stdout.replacingOccurrences(of: "MII", with: "###")
-        let result = try CABinary.run(["install", "--bundle", "-", "--root", seed.scratch.path, "--dry-run"], stdin: broken)
+        let result = try CABinary.run(["install", "--bundle", "-", "--root", seed.scratch.path, "--dry-run",
+                                       "--ca-fingerprint", try CABinary.caFingerprint(db: seed.db)], stdin: broken)
         #expect(result.status == 64, "\(result.status): \(result.stderr)")
         #expect(Self.oneLine(result))
     }
@@ -225,6 +226,66 @@ import Testing
         let events = try #require(try JSONSerialization.jsonObject(with: Data(log.stdout.utf8)) as? [[String: Any]])
         let crls = events.filter { $0["action"] as? String == "crl" }
         #expect(crls.count == 1, "\(crls.count) CRLs signed: \(crls)")
+    }
+}
+
+/// Item 7: rows that decide trust and paths are sealed under a secret only the CA key unwraps.
+@Suite struct SealTests {
+    static func sql(_ db: String, _ statement: String) throws {
+        let result = try ProcessResult.run("/usr/bin/sqlite3", [db, statement])
+        #expect(result.status == 0, "\(statement): \(result.stderr)")
+    }
+
+    static let forgedNext = "INSERT INTO authorities (name, key_id, serial, key_type, status, key_encrypted, not_before, not_after, certificate_pem, key_pem, created_at) SELECT name, key_id, serial, key_type, 'next', key_encrypted, not_before, not_after, certificate_pem, key_pem, created_at FROM authorities"
+
+    @Test(arguments: ["next without rotation", "next with forged rotation", "host data dir", "host os user", "plain leaf key", "seal keys deleted"])
+    func editsOutsideCaAreRefused(_ edit: String) throws {
+        let seed = try HardeningTests.Seeded()
+        switch edit {
+        case "next without rotation":
+            try Self.sql(seed.db, Self.forgedNext)
+        case "next with forged rotation":
+            try Self.sql(seed.db, Self.forgedNext + "; INSERT INTO rotations (old_authority_id, new_authority_id, stage, started_at, updated_at) VALUES (1, 2, 'started', 0, 0)")
+        case "host data dir":
+            try Self.sql(seed.db, "UPDATE hosts SET data_dir = '/srv/pg/elsewhere' WHERE name = 'db2.example.com'")
+        case "host os user":
+            try Self.sql(seed.db, "UPDATE hosts SET os_user = 'nobody' WHERE name = 'db2.example.com'")
+        case "plain leaf key":
+            let export = try CABinary.run(["show", "db2.example.com", "--pem", "--with-key", "--db", seed.db, "--passphrase-file", seed.pw])
+            let key = try #require(export.stdout.components(separatedBy: "-----BEGIN PRIVATE KEY-----").last.map { "-----BEGIN PRIVATE KEY-----" + $0 })
+            try Self.sql(seed.db, "UPDATE certificates SET key_pem = '\(key)' WHERE host_name = 'db2.example.com' AND kind = 'server' AND status = 'active'")
+        default:
+            try Self.sql(seed.db, "DELETE FROM seal_keys")
+        }
+        let commands: [[String]] = edit.hasPrefix("host") ? [["export", "db2.example.com", "--plain-keys"], ["issue", "db2.example.com"]]
+            : edit == "plain leaf key" ? [["export", "db2.example.com", "--plain-keys"]]
+            : [["export", "db2.example.com", "--plain-keys"], ["issue", "db2.example.com"], ["crl"]]
+        for command in commands {
+            let result = try CABinary.run(command + ["--db", seed.db, "--passphrase-file", seed.pw])
+            #expect(result.status == 64, "\(edit) / \(command): \(result.status) \(result.stderr)")
+            #expect(result.stderr.contains("outside ca") || result.stderr.contains("restore it from a backup"), "\(edit) / \(command): \(result.stderr)")
+            #expect(HardeningTests.oneLine(result))
+        }
+        if edit.hasPrefix("next without") {
+            let status = try CABinary.run(["status", "--db", seed.db])
+            #expect(status.status == 64 && status.stderr.contains("no CA rotation is open"), "\(status.stderr)")
+        }
+    }
+
+    /// What ca itself does keeps every seal valid: a full rotation, renew-ca, revocations, renewals.
+    @Test func caKeepsItsOwnSealsValid() throws {
+        let seed = try HardeningTests.Seeded()
+        let steps: [[String]] = [["revoke", "db1.example.com", "--kind", "client"], ["issue", "db1.example.com"], ["renew", "--within", "400d"], ["rotate", "start"],
+                                 ["export", "db2.example.com", "--plain-keys"], ["rotate", "reissue"], ["export", "db1.example.com", "--plain-keys"],
+                                 ["export", "db2.example.com", "--plain-keys"],
+                                 ["rotate", "finish"], ["renew-ca", "--days", "400"], ["export", "db2.example.com", "--plain-keys"],
+                                 ["host", "add", "db3.example.com"], ["issue", "db3.example.com"], ["export", "db3.example.com", "--plain-keys"], ["crl"]]
+        for step in steps {
+            let result = try CABinary.run(step + ["--db", seed.db], environment: ["CA_PASSPHRASE": HardeningTests.Seeded.passphrase])
+            #expect(result.status == 0, "\(step): \(result.stderr)")
+        }
+        let unsealed = try ProcessResult.run("/usr/bin/sqlite3", [seed.db, "SELECT count(*) FROM authorities WHERE seal IS NULL"])
+        #expect(unsealed.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
     }
 }
 

@@ -12,6 +12,7 @@ struct InstallCommandTests {
         let pw: String
         let bundlePW: String
         let root: String
+        var fingerprint = ""
 
         init() throws {
             scratch = try Scratch()
@@ -31,6 +32,7 @@ struct InstallCommandTests {
                 let result = try CABinary.run(step + ["--db", db])
                 #expect(result.status == 0, "\(step): \(result.stderr)")
             }
+            fingerprint = try CABinary.caFingerprint(db: db)
             let standby = try PostgresHost(name: HostName("db2.example.com"), dnsNames: [], ipAddresses: [], role: .standby, postgresVersion: .default,
                                            dataDirectory: AbsolutePath("/srv/pg/db2", what: "d"), configDirectory: AbsolutePath("/srv/pg/db2", what: "c"),
                                            osUser: "postgres", replicationUser: "replicator")
@@ -50,12 +52,12 @@ struct InstallCommandTests {
         #expect(!text.contains("BEGIN PRIVATE KEY"))
 
         let noDB = ["CA_DB": setup.scratch.file("absent.sqlite3")]
-        let wrong = try CABinary.run(["install", "--bundle", bundle, "--root", setup.root, "--link", "--configure",
+        let wrong = try CABinary.run(["install", "--bundle", bundle, "--root", setup.root, "--link", "--configure", "--ca-fingerprint", setup.fingerprint,
                                       "--bundle-passphrase-file", try setup.scratch.write("wrong", "nope")], environment: noDB)
         #expect(wrong.status == 77, "\(wrong.stderr)")
         #expect(!FileManager.default.fileExists(atPath: setup.root + "/etc/ssl"))
 
-        let install = try CABinary.run(["install", "--bundle", bundle, "--root", setup.root, "--link", "--configure", "--json",
+        let install = try CABinary.run(["install", "--bundle", bundle, "--root", setup.root, "--link", "--configure", "--ca-fingerprint", setup.fingerprint, "--json",
                                         "--bundle-passphrase-file", setup.bundlePW], environment: noDB)
         #expect(install.status == 0, "\(install.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(install.stdout.utf8)) as? [String: Any])
@@ -67,6 +69,7 @@ struct InstallCommandTests {
         #expect(doctor.stdout.contains("0 FAIL"))
 
         // The same bundle through a pipe, as `ca export db2 | ssh db2 ca install --bundle -`: nothing left to change.
+        // No pin needed any more: the host now trusts the CA it installed.
         let again = try CABinary.run(["install", "--bundle", "-", "--root", setup.root, "--link", "--configure", "--bundle-passphrase-file", setup.bundlePW],
                                      environment: noDB, stdin: text)
         #expect(again.status == 0, "\(again.stderr)")
@@ -83,7 +86,7 @@ struct InstallCommandTests {
         let plain = try CABinary.run(["export", "db2.example.com", "--plain-keys", "--db", setup.db, "--passphrase-file", setup.pw])
         #expect(plain.status == 0)
         #expect(plain.stdout.components(separatedBy: "BEGIN PRIVATE KEY").count == 3)
-        let dry = try CABinary.run(["install", "--bundle", "-", "--root", setup.root, "--link", "--configure", "--dry-run"], stdin: plain.stdout)
+        let dry = try CABinary.run(["install", "--bundle", "-", "--root", setup.root, "--link", "--configure", "--ca-fingerprint", setup.fingerprint, "--dry-run"], stdin: plain.stdout)
         #expect(dry.status == 0, "\(dry.stderr)")
         #expect(dry.stdout.contains("would: created  root:ssl-cert      0640  \(setup.root)/etc/ssl/ca-managed/hosts/db2.example.com/current/server.key"), "\(dry.stdout)")
         #expect(dry.stdout.contains("would: created  root:root          link  \(setup.root)/etc/ssl/private/db2.example.com.key -> ../ca-managed/hosts/db2.example.com/current/server.key"))
@@ -105,5 +108,46 @@ struct InstallCommandTests {
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         #expect(object["standby_signal"] as? Bool == false)
         #expect((object["pg_hba_conf"] as? [String])?.contains("hostssl  replication  replicator  192.0.2.2/32  cert") == true)
+    }
+
+    /// Item 6: a bundle must come from the CA the host trusts. Another CA's complete bundle, a
+    /// document edited after signing, a wrong pin, an unsigned (version 1) bundle: refused, nothing written.
+    @Test func bundlesAreAuthenticated() throws {
+        let setup = try Setup()
+        let ours = try CABinary.run(["export", "db2.example.com", "--plain-keys", "--db", setup.db, "--passphrase-file", setup.pw]).stdout
+        // Another CA with a host of the same name and layout.
+        let otherDB = setup.scratch.file("other.sqlite3")
+        for step in [["init", "--name", "cli-ca", "--no-passphrase"],
+                     ["host", "add", "db1.example.com", "--ip", "192.0.2.1", "--role", "primary", "--data-dir", "/srv/pg/db1", "--config-dir", "/srv/pg/db1"],
+                     ["host", "add", "db2.example.com", "--ip", "192.0.2.2", "--data-dir", "/srv/pg/db2", "--config-dir", "/srv/pg/db2"],
+                     ["issue", "db1.example.com"], ["issue", "db2.example.com"]] {
+            #expect(try CABinary.run(step + ["--db", otherDB]).status == 0, "\(step)")
+        }
+        let theirs = try CABinary.run(["export", "db2.example.com", "--plain-keys", "--db", otherDB]).stdout
+        let install = ["install", "--bundle", "-", "--root", setup.root, "--link", "--configure"]
+
+        // A first install with the wrong pin, and with theirs pinned against our fingerprint.
+        let wrongPin = try CABinary.run(install + ["--ca-fingerprint", String(repeating: "ab", count: 32)], stdin: ours)
+        #expect(wrongPin.status == 64 && wrongPin.stderr.contains("not signed by a CA this host trusts") || wrongPin.stderr.contains("trusts no CA"), "\(wrongPin.stderr)")
+        let theirsPinnedOurs = try CABinary.run(install + ["--ca-fingerprint", setup.fingerprint], stdin: theirs)
+        #expect(theirsPinnedOurs.status == 64, "\(theirsPinnedOurs.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: setup.root + "/etc/ssl"))
+
+        // Installed once with the right pin; then theirs is refused without any pin.
+        #expect(try CABinary.run(install + ["--ca-fingerprint", setup.fingerprint], stdin: ours).status == 0)
+        let before = try String(contentsOfFile: setup.root + "/etc/ssl/ca-managed/trust/cli-ca.crt", encoding: .utf8)
+        let foreign = try CABinary.run(install, stdin: theirs)
+        #expect(foreign.status == 64 && foreign.stderr.contains("not signed by a CA this host trusts"), "\(foreign.stderr)")
+        #expect(try String(contentsOfFile: setup.root + "/etc/ssl/ca-managed/trust/cli-ca.crt", encoding: .utf8) == before)
+
+        // Our bundle with its document edited after signing (the data directory moved to /srv/pg/evil).
+        let edited = ours.replacingOccurrences(of: "/srv/pg/db2", with: "/srv/pg/evil")
+        #expect(edited != ours)
+        let tampered = try CABinary.run(install, stdin: edited)
+        #expect(tampered.status == 64 && tampered.stderr.contains("not signed by a CA this host trusts"), "\(tampered.stderr)")
+
+        // A version-1 bundle (unsigned) is refused outright.
+        let v1 = try CABinary.run(install, stdin: "{\"format\": \"ca-host-bundle/1\", \"host\": {}}")
+        #expect(v1.status == 64 && v1.stderr.contains("unsupported host bundle format"), "\(v1.stderr)")
     }
 }

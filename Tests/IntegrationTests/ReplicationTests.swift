@@ -74,7 +74,8 @@ struct ReplicationTests {
         func ship(_ host: String, reload: Bool = true, link: Bool = true, restart: Bool = false) throws {
             let bundle = scratch.file("\(host).bundle")
             try ca(["export", host, "-o", bundle, "--passphrase-file", pw, "--bundle-passphrase-file", bundlePW])
-            var install = ["install", "--bundle", bundle, "--root", root]
+            // The first install pins the CA by its fingerprint; later ones check the installed trust bundle.
+            var install = ["install", "--bundle", bundle, "--root", root, "--ca-fingerprint", try CABinary.caFingerprint(db: db)]
             if link { install += ["--link", "--configure"] }
             if reload { install.append("--reload") }
             if restart { install.append("--restart") }

@@ -24,4 +24,15 @@ public enum CABinary {
         environment.merge(extra) { $1 }
         return environment
     }
+
+    /// The SHA-256 fingerprint of the signing CA of `db` (for install --ca-fingerprint on a new host).
+    public static func caFingerprint(db: String) throws -> String {
+        let result = try run(["bundle", "--json", "--db", db])
+        let rows = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]]
+        guard let row = rows?.first(where: { $0["status"] as? String == "active" }) ?? rows?.first,
+              let fingerprint = row["fingerprint_sha256"] as? String else {
+            throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: "no CA in \(db): \(result.stderr)"])
+        }
+        return fingerprint
+    }
 }

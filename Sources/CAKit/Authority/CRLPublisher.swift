@@ -11,6 +11,7 @@ public struct CRLPublisher {
     public init(store: CAStore, vault: KeyVault) {
         self.store = store
         self.vault = vault
+        vault.attach(store)
     }
 
     /// The concatenated CRLs of every trusted CA (what `root.crl` holds), signing any that are due.

@@ -12,6 +12,7 @@ public final class Issuer {
         self.store = store
         self.vault = vault
         self.now = now
+        vault.attach(store)
     }
 
     /// Creates the root CA in an empty database.
@@ -22,13 +23,14 @@ public final class Issuer {
         if let existing = try? store.activeAuthority() {
             throw CAError.alreadyInitialized(path: store.path, name: existing.name)
         }
-        let (certificate, keyPEM) = try makeRoot(commonName: name, keyType: keyType, validity: validity, passphrase: passphrase)
+        let (certificate, keyPEM, key) = try makeRoot(commonName: name, keyType: keyType, validity: validity, passphrase: passphrase)
         return try store.write {
             if let existing = try? store.activeAuthority() {  // a concurrent init won the race
                 throw CAError.alreadyInitialized(path: store.path, name: existing.name)
             }
             let id = try store.insertAuthority(name: name, certificate: certificate, keyType: keyType, keyPEM: keyPEM,
                                                keyEncrypted: passphrase != nil, status: .active, at: now)
+            _ = try Seals.adopt(store, keys: [(id, key)])
             try store.record("init", subject: certificate.subject, serial: certificate.serial,
                              detail: "\(keyType.rawValue), expires \(certificate.notAfter.iso8601)\(passphrase == nil ? ", key NOT encrypted (--no-passphrase)" : "")",
                              at: now)
@@ -37,8 +39,8 @@ public final class Issuer {
     }
 
     /// A self-signed root and its key as stored (encrypted under `passphrase` unless nil).
-    static func makeRoot(commonName: String, keyType: KeyType, validity: Validity, passphrase: String?) throws -> (Certificate, String) {
-        try CAError.translatingCrypto { () -> (Certificate, String) in
+    static func makeRoot(commonName: String, keyType: KeyType, validity: Validity, passphrase: String?) throws -> (Certificate, String, PrivateKey) {
+        try CAError.translatingCrypto { () -> (Certificate, String, PrivateKey) in
             let key = try PrivateKey(generating: keyType)
             let template = Profile.root(name: commonName).template(serial: try SerialNumber.random(), validity: validity)
             let pem = try key.pkcs8PEM(passphrase: passphrase)
@@ -46,7 +48,7 @@ public final class Issuer {
             guard try PrivateKey(pem: pem, passphrase: passphrase).publicKeyFingerprint == key.publicKeyFingerprint else {
                 throw CryptoError.openssl(operation: "read back the new CA key", details: [])
             }
-            return (try Certificate.sign(template, subjectKey: key, issuer: nil), pem)
+            return (try Certificate.sign(template, subjectKey: key, issuer: nil), pem, key)
         }
     }
 
@@ -85,7 +87,10 @@ public final class Issuer {
         let records = try profiles.map { profile in
             try signer.mint(profile, key: PrivateKeyChoice.generate(keyType ?? signer.authority.keyType), hostName: hostName, replaces: nil)
         }
+        let seals = try vault.sealsOpened()
         let superseded = try store.write { () -> [SerialNumber] in
+            // Issuing approves the host record: its first issue seals it, later ones check the seal.
+            if let hostName, let seals { try seals.approveHost(store, hostName) }
             var superseded: [SerialNumber] = []
             for record in records {
                 try store.insertCertificate(record)

@@ -11,6 +11,7 @@ public struct Lifecycle {
         self.store = store
         self.vault = vault
         self.now = now
+        vault.attach(store)
     }
 
     /// Certificates named by a serial (or unique prefix) or by a host (its active ones, optionally of one kind).
@@ -108,8 +109,10 @@ public struct Lifecycle {
                 throw CAError.crypto("refusing to renew the CA: certificate \(leaf.serial.hex) would not verify under the renewed CA (\(why))", details: [])
             }
         }
+        let seals = try vault.sealsOpened()
         return try store.write {
             try store.replaceCertificate(of: authority, with: renewed, at: now)
+            try seals?.resealAuthority(store, id: authority.id)
             try store.record("renew-ca", subject: renewed.subject, serial: renewed.serial,
                              detail: "same key, expires \(renewed.notAfter.iso8601); \(leaves.count) active leaves verified", at: now)
             return try store.activeAuthority()

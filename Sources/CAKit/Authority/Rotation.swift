@@ -17,6 +17,7 @@ public struct Rotation {
         self.store = store
         self.vault = vault
         self.now = now
+        vault.attach(store)
     }
 
     public struct Progress: Sendable {
@@ -53,12 +54,18 @@ public struct Rotation {
         let validity = try Validity.root(now: now, days: days ?? Validity.defaultRootDays)
         if old.keyEncrypted && passphrase == nil { throw CAError.passphraseRequired }
         _ = try vault.key(of: old)  // proves the passphrase before a new key is made under it
-        let (certificate, keyPEM) = try Issuer.makeRoot(commonName: name, keyType: keyType ?? old.keyType, validity: validity, passphrase: passphrase)
+        let (certificate, keyPEM, newKey) = try Issuer.makeRoot(commonName: name, keyType: keyType ?? old.keyType, validity: validity, passphrase: passphrase)
+        let seals = try vault.sealsOpened()
         return try store.write {
             let id = try store.insertAuthority(name: old.name, certificate: certificate, keyType: keyType ?? old.keyType, keyPEM: keyPEM,
                                                keyEncrypted: passphrase != nil, status: .next, at: now)
+            if let seals {
+                try store.insertSealKey(try Seals.wrapped(seals.secret, under: newKey, authorityID: id))
+                try seals.resealAuthority(store, id: id)
+            }
             try store.setCRLDays(try store.crlDays(authorityID: old.id), authorityID: id)
             try store.insertRotation(old: old.id, new: id, at: now)
+            try seals?.resealRotations(store)
             try store.record("rotate start", subject: certificate.subject, serial: certificate.serial,
                              detail: "next root beside \(oldCertificate.subject); install the trust bundle (old + new) everywhere", at: now)
             return try store.authority(id: id)

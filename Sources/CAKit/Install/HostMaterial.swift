@@ -25,7 +25,10 @@ public struct HostMaterial: Sendable {
     /// Collects a host's material from the database; signs a fresh CRL if one is due, so call it
     /// inside a write transaction.
     public static func assemble(hostName: String, store: CAStore, vault: KeyVault, now: Date) throws -> HostMaterial {
+        vault.attach(store)
         let host = try store.host(named: hostName)
+        // The record decides where root writes on the host: it must be the one that was issued.
+        try vault.sealsOpened()?.verifyHost(store, hostName)
         let active = try store.certificates(CertificateFilter(hostName: hostName, status: .active))
         let authorities = try store.authorities()
         func pair(_ kind: CertificateKind) throws -> Pair {

@@ -114,6 +114,7 @@ public final class CAStore {
             try db.query("PRAGMA journal_mode = WAL")
         }
         try migrate()
+        try checkConsistency()
     }
 
     private func appliedMigrations() throws -> Set<String> {

@@ -129,5 +129,24 @@ struct Migration: Sendable {
                 replaced_at     INTEGER NOT NULL
             );
             """),
+        Migration(name: "0004_row_seals", sql: """
+            -- HMAC-SHA256 over the fields of a row that decide trust or paths, under a secret only a
+            -- CA key can unwrap (see Seals). NULL: not sealed yet (a database from before seals, or
+            -- a host not yet approved by its first issue).
+            ALTER TABLE authorities ADD COLUMN seal TEXT;
+            ALTER TABLE hosts ADD COLUMN seal TEXT;
+            ALTER TABLE rotations ADD COLUMN seal TEXT;
+            -- The seal secret, once per authority: XOR-wrapped under a key derived from that
+            -- authority's private key (a one-time pad: one secret per authority and label).
+            CREATE TABLE seal_keys (
+                authority_id INTEGER PRIMARY KEY REFERENCES authorities (id),
+                wrapped      TEXT NOT NULL,
+                check_value  TEXT NOT NULL
+            );
+            -- One row while the rows of a database from before seals wait to be sealed by the next
+            -- command that opens the CA key.
+            CREATE TABLE seal_pending (pending INTEGER PRIMARY KEY CHECK (pending = 1));
+            INSERT INTO seal_pending (pending) SELECT 1 WHERE EXISTS (SELECT 1 FROM authorities);
+            """),
     ]
 }

@@ -114,6 +114,8 @@ final class SQLiteConnection {
     /// One write transaction. BEGIN IMMEDIATE takes the write lock up front, so a concurrent
     /// writer waits here (busy timeout) instead of failing halfway.
     func transaction<T>(_ body: () throws -> T) throws -> T {
+        // Inside a transaction already (sealing a database while a command writes): join it.
+        if sqlite3_get_autocommit(handle) == 0 { return try body() }
         try execute("BEGIN IMMEDIATE")
         do {
             let result = try body()
