@@ -83,9 +83,15 @@ import Testing
         var database: String { fixture.scratch.file("ca.sqlite3") }
         var layout: InstallLayout { fixture.layout(fixture.standby) }
 
-        init() throws {
+        /// `rotating`: the new state also has a new trust bundle and CRL (a rotation started), so
+        /// more than the pairs switch.
+        init(rotating: Bool = false) throws {
             fixture = try InstallFixture()
             try fixture.install(fixture.standby)
+            if rotating {
+                _ = try Rotation(store: fixture.store, vault: fixture.vault).start(keyType: nil, days: nil, passphrase: nil)
+                _ = try Lifecycle(store: fixture.store, vault: fixture.vault).revoke(matching: fixture.primary.name.value, kind: .client, reason: .superseded)
+            }
             _ = try Issuer(store: fixture.store, vault: fixture.vault).issue(host: fixture.standby.name.value)
             pristine = fixture.scratch.file("pristine")
             try Self.copy(fixture.root, pristine)
@@ -203,10 +209,11 @@ import Testing
 
     /// Killed on entry to every file system call an install makes (each kind's every call for the
     /// calls that change the tree, up to 25 spread over the others).
-    @Test(.enabled(if: InstallFixture.enabled && (strace != nil || ProcessInfo.processInfo.environment["CI"] == "true"), "needs root and strace"))
-    func installKilledAtEveryFileSystemCall() throws {
+    @Test(.enabled(if: InstallFixture.enabled && (strace != nil || ProcessInfo.processInfo.environment["CI"] == "true"), "needs root and strace"),
+          arguments: [false, true])
+    func installKilledAtEveryFileSystemCall(rotating: Bool) throws {
         let strace = try #require(Self.strace, "strace is not installed (apt-get install strace)")
-        let world = try InstallWorld()
+        let world = try InstallWorld(rotating: rotating)
         let (before, after, old, new) = try Self.endStates(world)
         let calls = ["openat", "mkdirat", "rename", "renameat", "renameat2", "linkat", "symlinkat", "unlinkat", "fchown", "fchownat", "fchmod", "write", "fsync", "flock"]
         // Count each kind in a clean run.
@@ -229,10 +236,10 @@ import Testing
                 try world.reset()
                 let result = try ProcessResult.run(strace, ["-f", "-o", "/dev/null", "-e", "trace=none", "-e", "inject=\(call):signal=KILL:when=\(point)"] + world.install)
                 _ = result
-                try Self.judge(world, before: before, after: after, old: old, new: new, "killed at \(call) #\(point)")
+                try Self.judge(world, before: before, after: after, old: old, new: new, "killed at \(call) #\(point)\(rotating ? " (rotating)" : "")")
                 trials += 1
             }
         }
-        print("fault: install killed at \(trials) file system calls (\(perCall.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", "))); old or new, pairs matched, no leftovers after the next run")
+        print("fault: install\(rotating ? " (new trust bundle and CRL too)" : "") killed at \(trials) file system calls (\(perCall.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", "))); old or new, pairs matched, no leftovers after the next run")
     }
 }
