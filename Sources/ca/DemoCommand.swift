@@ -80,7 +80,7 @@ struct DemoCommand: ParsableCommand {
                     let relative = String(op.path.dropFirst(root.count))
                     switch op.kind {
                     case .directory: continue
-                    case .link(let target): print("  \(relative) -> \(target.dropFirst(root.count))")
+                    case .link(let target): print("  \(relative) -> \(target.hasPrefix(root + "/") ? String(target.dropFirst(root.count)) : target)")
                     case .file: print("  \(relative)  \(accounts.userName(op.uid)):\(accounts.groupName(op.gid)) \(KeyFileRuleText.octal(op.mode))")
                     }
                 }

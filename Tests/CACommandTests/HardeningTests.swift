@@ -52,26 +52,45 @@ import Testing
         #expect(issued.status == 0, "the 1,023-byte passphrase (CRLF file) does not unlock the CA: \(issued.stderr)")
     }
 
-    /// Item 10: while ca waits for a passphrase it holds no database lock (export, crl, install HOST).
-    @Test func thePassphrasePromptHoldsNoLock() throws {
+    /// Item 10: while ca waits at its passphrase prompt it holds no database lock. Each command is
+    /// run on a real terminal (a pty); while it waits at the prompt another ca writes to the database.
+    @Test(arguments: [["export", "db1.example.com", "--plain-keys"], ["crl"], ["issue", "db1.example.com"], ["revoke", "db2.example.com"]])
+    func thePassphrasePromptHoldsNoLock(_ command: [String]) throws {
         let seed = try Seeded()
-        let store = try CAStore.open(path: seed.db)
-        var lockedWhileAsking = false
-        let vault = KeyVault {
-            // Another process's write must get through at once while we "type".
-            let other = try? CABinary.run(["host", "add", "db9.example.com", "--db", seed.db])
-            lockedWhileAsking = other?.status != 0
-            return Seeded.passphrase
-        }
-        let started = Date()
-        _ = try store.write { try HostMaterial.assemble(hostName: "db1.example.com", store: store, vault: KeyVault { Seeded.passphrase }, now: Date()) }
-        try vault.unlock(try store.trustedAuthorities())
-        _ = try store.write { try HostMaterial.assemble(hostName: "db1.example.com", store: store, vault: vault, now: Date()) }
-        #expect(!lockedWhileAsking)
-        #expect(Date().timeIntervalSince(started) < 10)
-        // The commands themselves: crl through a slow passphrase source would be the same path (unlock before write).
-        let crl = try CABinary.run(["crl", "--db", seed.db, "--passphrase-file", seed.pw])
-        #expect(crl.status == 0, "\(crl.stderr)")
+        let driver = """
+        import os, pty, subprocess, sys, time, json
+        ca, db, passphrase = sys.argv[1], sys.argv[2], sys.argv[3].encode()
+        command = json.loads(sys.argv[4])
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execv(ca, [ca] + command + ["--db", db])
+        seen = b""
+        deadline = time.time() + 20
+        while b"assphrase" not in seen and time.time() < deadline:
+            seen += os.read(fd, 1024)
+        started = time.time()
+        other = subprocess.run([ca, "host", "add", "db9.example.com", "--db", db], capture_output=True)
+        waited = time.time() - started
+        os.write(fd, passphrase + b"\\n")
+        output = b""
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        _, status = os.waitpid(pid, 0)
+        print(json.dumps({"other": other.returncode, "waited": waited, "status": os.waitstatus_to_exitcode(status), "stderr": other.stderr.decode()}))
+        """
+        let script = try seed.scratch.write("drive.py", driver)
+        let commandJSON = String(decoding: try JSONSerialization.data(withJSONObject: command), as: UTF8.self)
+        let result = try ProcessResult.run("/usr/bin/env", ["python3", script, CABinary.path, seed.db, Seeded.passphrase, commandJSON])
+        let report = try #require((try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any], "\(result.stdout) \(result.stderr)")
+        #expect(report["other"] as? Int == 0, "\(command): another ca could not write while this one asked: \(report)")
+        #expect((report["waited"] as? Double ?? 99) < 5, "\(command): \(report)")
+        #expect(report["status"] as? Int == 0, "\(command): \(report)")
     }
 
     /// Concurrent revoke and renew of one host: never "UNIQUE constraint failed", never a revoke
