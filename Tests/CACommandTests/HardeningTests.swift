@@ -183,7 +183,7 @@ import Testing
                                     ["renew", "--within", "1000d"], ["revoke", "db2.example.com"], ["rotate", "status"], ["pg-config", "db2.example.com"]]
         for command in commands {
             let started = Date()
-            let result = try CABinary.run(command + ["--db", seed.db, "--passphrase-file", seed.pw].filter { _ in true })
+            let result = try CABinary.run(command + ["--db", seed.db, "--passphrase-file", seed.pw])
             #expect(Date().timeIntervalSince(started) < 20, "\(sql) / \(command): too slow")
             #expect(result.status < 128, "\(sql) / \(command): trapped with \(result.status): \(result.stderr.suffix(300))")
             if result.status != 0 { #expect(Self.oneLine(result), "\(sql) / \(command): \(result.stderr)") }

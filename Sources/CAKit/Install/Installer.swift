@@ -1,4 +1,3 @@
-import CSystem
 import Foundation
 import Glibc
 
@@ -77,53 +76,18 @@ public struct Installer {
         guard version >= PostgresVersion(uncheckedMajor: 10, minor: 0) else {
             return "PostgreSQL \(version) reads its SSL files only at start: restart it (ca install --restart, or your own tooling)."
         }
-        let pidFile = plan.layout.dataLink("postmaster.pid")
         let manual = "Reload it yourself: pg_ctl reload -D \(plan.layout.dataDirectory)"
-        guard let read = try? plan.root.read(pidFile, limit: 64 << 10) else {
-            return "PostgreSQL is not running (no \(pidFile)): nothing to reload; it reads the new files when it starts."
-        }
-        guard let pid = String(decoding: read.bytes, as: UTF8.self).split(separator: "\n").first
-            .flatMap({ Int32($0.trimmingCharacters(in: .whitespaces)) }), pid > 1 else {
-            return "did not reload: \(pidFile) names no process. \(manual)"
-        }
-        switch Self.verifiedPostmaster(pid, plan: plan) {
-        case .failure(let refusal):
-            let why = refusal.why
-            return "did not signal pid \(pid): \(why), so it is not the postmaster of \(plan.layout.dataDirectory). \(manual)"
-        case .success(let pidfd):
-            defer { close(pidfd) }
-            guard ca_pidfd_send_signal(pidfd, SIGHUP) == 0 else {
-                return "could not signal the postmaster (pid \(pid)): \(String(cString: strerror(errno))). \(manual)"
+        switch Postmaster.find(dataDirectory: plan.layout.dataDirectory, osUser: plan.host.osUser, root: plan.root) {
+        case .notRunning:
+            return "PostgreSQL is not running (no \(plan.layout.dataLink("postmaster.pid"))): nothing to reload; it reads the new files when it starts."
+        case .refused(let pid, let why):
+            return pid.map { "did not signal pid \($0): \(why), so it is not the postmaster of \(plan.layout.dataDirectory). \(manual)" }
+                ?? "did not reload: \(why). \(manual)"
+        case .verified(let postmaster):
+            guard postmaster.signal(SIGHUP) else {
+                return "could not signal the postmaster (pid \(postmaster.pid)): \(String(cString: strerror(errno))). \(manual)"
             }
-            return "reloaded PostgreSQL (SIGHUP to pid \(pid)); running replication connections keep their old certificates until they reconnect."
+            return "reloaded PostgreSQL (SIGHUP to pid \(postmaster.pid)); running replication connections keep their old certificates until they reconnect."
         }
-    }
-
-    /// A pidfd for `pid` once it is shown to be the postmaster of the plan's data directory.
-    struct NotPostmaster: Error { let why: String }
-
-    static func verifiedPostmaster(_ pid: Int32, plan: InstallPlan) -> Result<Int32, NotPostmaster> {
-        let pidfd = ca_pidfd_open(pid)
-        guard pidfd >= 0 else { return .failure(NotPostmaster(why: "no such process (\(String(cString: strerror(errno))))")) }
-        func fail(_ why: String) -> Result<Int32, NotPostmaster> { close(pidfd); return .failure(NotPostmaster(why: why)) }
-        guard let user = SystemAccounts().user(plan.host.osUser) else { return fail("the OS user '\(plan.host.osUser)' does not exist") }
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let uids = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") })?.split(separator: "\t").dropFirst().compactMap({ UInt32($0) }),
-              !uids.isEmpty else { return fail("its /proc entry cannot be read") }
-        guard uids.allSatisfy({ $0 == user.uid }) else {
-            return fail("it runs as \(SystemAccounts().userName(uids.first ?? 0)), not '\(user.name)'")
-        }
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? ""
-        guard ["postgres", "postmaster"].contains((exe as NSString).lastPathComponent) else {
-            return fail("its program is '\(exe)', not postgres")
-        }
-        var cwd = stat()
-        guard stat("/proc/\(pid)/cwd", &cwd) == 0, let data = try? plan.root.directory(plan.layout.dataDirectory),
-              UInt64(cwd.st_dev) == data.info.device, UInt64(cwd.st_ino) == data.info.inode else {
-            return fail("its working directory is not the data directory")
-        }
-        // Still the same process: a signal 0 through the pidfd fails if it exited meanwhile.
-        guard ca_pidfd_send_signal(pidfd, 0) == 0 else { return fail("it exited") }
-        return .success(pidfd)
     }
 }

@@ -42,9 +42,6 @@ public struct SafeFileWriter {
         self.managedDirectory = managedDirectory
     }
 
-    /// Test hook: the writer SIGKILLs its own process when it reaches this step ("stage", "switch:N", "cleanup").
-    static let failpoint = ProcessInfo.processInfo.environment["CA_TEST_INSTALL_FAILPOINT"]
-
     // MARK: Applying
 
     public func apply(_ operations: [PlannedOperation]) throws -> [Outcome] {
@@ -356,7 +353,6 @@ public struct SafeFileWriter {
                                          existed: looks[index].existing != nil))
             }
             for step in staged.steps { try sync(step.parent.fd) }
-            if Self.failpoint == "stage" { kill(getpid(), SIGKILL) }
         } catch {
             discard(staged)
             throw error
@@ -397,7 +393,7 @@ public struct SafeFileWriter {
     private func switchOver(_ staged: Staged) throws -> [Step] {
         var done: [Step] = []
         do {
-            for (number, var step) in staged.steps.enumerated() {
+            for var step in staged.steps {
                 let op = staged.operations[step.index]
                 if step.existed {
                     // Recheck what stands there with the same directory descriptor, right before the rename.
@@ -421,7 +417,6 @@ public struct SafeFileWriter {
                 }
                 done.append(step)
                 try? sync(step.parent.fd)
-                if Self.failpoint == "switch:\(number)" { kill(getpid(), SIGKILL) }
             }
         } catch {
             // Put back what was switched, newest first, then drop what was staged.
@@ -442,7 +437,6 @@ public struct SafeFileWriter {
     // MARK: 5. Cleaning up
 
     private func cleanUp(_ staged: Staged, _ switched: [Step]) {
-        if Self.failpoint == "cleanup" { kill(getpid(), SIGKILL) }
         for step in switched {
             if let previous = step.previous, !step.keepPrevious { unlinkat(step.parent.fd, previous, 0) }
         }

@@ -64,8 +64,13 @@ public final class LocalCluster: @unchecked Sendable {
         let out = scratch.appendingPathComponent("out").path, err = scratch.appendingPathComponent("err").path
         let environment = ChildEnvironment.minimal(["HOME": home, "USER": user, "LOGNAME": user, "PGCONNECT_TIMEOUT": "5"])
         let status = try Spawn.run(["/usr/sbin/runuser", "-u", user, "--", program] + arguments, stdout: out, stderr: err, environment: environment)
-        return Output(status: status, stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
-                      stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+        return Output(status: status, stdout: text(out), stderr: text(err))
+    }
+
+    /// A file the child wrote (its output, the server log), read without following a link: the
+    /// OS user owns the log and could put a link to a root-only file in its place.
+    static func text(_ path: String, limit: Int = 4 << 20) -> String {
+        (try? FileRoot().read(path, limit: limit)).map { String(decoding: $0.bytes, as: UTF8.self) } ?? ""
     }
 
     private func require(_ output: Output, _ what: String) throws -> Output {
@@ -92,21 +97,24 @@ public final class LocalCluster: @unchecked Sendable {
         _ = try require(run(binaries + "/pg_ctl", ["-D", dataDirectory, "-l", logFile, "-w", "-t", "30", "start"]), "starting PostgreSQL in \(dataDirectory)")
     }
 
-    /// The postmaster's PID from postmaster.pid.
-    public var pid: Int32? {
-        guard let text = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8) else { return nil }
-        return text.split(separator: "\n").first.flatMap { Int32($0.trimmingCharacters(in: .whitespaces)) }
+    /// The running postmaster of this data directory, verified (see `Postmaster`).
+    public var postmaster: Postmaster? {
+        guard let root = try? FileRoot(), case .verified(let postmaster) = Postmaster.find(dataDirectory: dataDirectory, osUser: osUser, root: root) else { return nil }
+        return postmaster
     }
 
-    /// Stops this server by its own PID (fast shutdown), waiting up to 10 s.
+    /// The postmaster's PID, once verified.
+    public var pid: Int32? { postmaster?.pid }
+
+    /// Stops this server by its own verified PID (fast shutdown), waiting up to 10 s.
     public func stop() {
-        guard let pid else { return }
-        kill(pid, SIGINT)
+        guard let postmaster else { return }
+        _ = postmaster.signal(SIGINT)
         for _ in 0..<100 {
-            if kill(pid, 0) != 0 { return }
+            if !postmaster.isAlive { return }
             usleep(100_000)
         }
-        kill(pid, SIGKILL)
+        _ = postmaster.signal(SIGKILL)
     }
 
     /// One SQL command over the Unix socket as the postgres superuser; rows as `a|b` lines.
@@ -137,5 +145,5 @@ public final class LocalCluster: @unchecked Sendable {
     }
 
     /// The log so far, for failures.
-    public var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
+    public var log: String { Self.text(logFile, limit: 64 << 20) }
 }
