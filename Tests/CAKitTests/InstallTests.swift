@@ -7,7 +7,7 @@ import Testing
 /// the write rules (planted symlinks, backups, idempotence, refusing before writing).
 @Suite(.serialized, .enabled(if: InstallFixture.enabled, "needs root and the postgres user (apt-get install postgresql)"))
 struct InstallTests {
-    @Test(arguments: ["9.1", "9.6", "12", "15", "17"])
+    @Test(arguments: ["9.1", "9.6", "12", "15", "17", "18", "19"])
     func layoutOwnersModesAndLinksPerVersion(_ version: String) throws {
         let fixture = try InstallFixture(version: version)
         let home = try #require(SystemAccounts().user("postgres")).home

@@ -18,7 +18,7 @@ private func pv(_ text: String) -> PostgresVersion { try! PostgresVersion(text) 
         return PostgresConfig(host: host, peers: [primary, standby].filter { $0.name != host.name }, layout: layout)
     }
 
-    @Test(arguments: ["9.1", "9.2", "9.6", "10", "11", "12", "13", "14", "15", "16", "17"])
+    @Test(arguments: ["9.1", "9.2", "9.6", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19"])
     func standbyConfigFollowsTheVersionMatrix(_ version: String) throws {
         let v = try PostgresVersion(version)
         let config = try Self.config(version, role: .standby)

@@ -54,8 +54,10 @@ import Testing
         }
         #expect(try PostgresVersion("9.1").description == "9.1")
         #expect(try PostgresVersion("17").description == "17")
+        #expect(try PostgresVersion("18").description == "18")
+        #expect(try PostgresVersion("19").description == "19")
         #expect(try PostgresVersion("9.6") < PostgresVersion("10"))
-        for bad in ["9.0", "9.7", "8.4", "18", "10.1", "nine", "", "15.", ".15"] {
+        for bad in ["9.0", "9.7", "8.4", "20", "10.1", "18.1", "0", "-1", "nine", "", "15.", ".15"] {
             #expect(throws: CAError.self, "\(bad)") { try PostgresVersion(bad) }
         }
         #expect(try CAName.validate("acme-ca.v2") == "acme-ca.v2")

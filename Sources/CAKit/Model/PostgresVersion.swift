@@ -1,20 +1,22 @@
-/// A PostgreSQL major version from 9.1 to 17. Before 10 a major is two numbers (9.6), after it one.
+/// A PostgreSQL major version from 9.1 to 19. Before 10 a major is two numbers (9.6), after it one.
 public struct PostgresVersion: Hashable, Comparable, Codable, Sendable, CustomStringConvertible {
     public let major: Int
     public let minor: Int
 
-    public static let supported = "9.1–9.6, 10–17"
+    public static let supported = "9.1–9.6, 10–19"
+    /// The newest major ca knows; a later one is refused until its TLS changes are checked.
+    public static let newestMajor = 19
     public static let `default` = PostgresVersion(uncheckedMajor: 15, minor: 0)
 
     init(uncheckedMajor major: Int, minor: Int) { self.major = major; self.minor = minor }
 
     public init(_ text: String) throws {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false).map { Int($0) }
-        let fix = "Give a major version: \(PostgresVersion.supported)."
+        let fix = "Give the major alone, e.g. 17 or 9.6 (PG_VERSION in the data directory has it)."
         switch (parts.count, parts.first ?? nil, parts.count > 1 ? parts[1] : nil) {
         case (2, 9?, let minor?) where (1...6).contains(minor):
             self.init(uncheckedMajor: 9, minor: minor)
-        case (1, let major?, _) where (10...17).contains(major):
+        case (1, let major?, _) where (10...Self.newestMajor).contains(major):
             self.init(uncheckedMajor: major, minor: 0)
         default:
             throw CAError.invalid("unsupported PostgreSQL version '\(text.quotedForError)': ca supports \(PostgresVersion.supported)", fix: fix)
