@@ -11,7 +11,9 @@ struct DoctorCommand: ParsableCommand {
             Reads the settings in effect, follows the files they name, and checks owners, modes, directory access, \
             key/certificate match, chains, CRL freshness, expiry and a standby's primary_conninfo. Each finding is \
             OK, WARN or FAIL with the path, the reason and the fix. Exits 1 when anything FAILs. Without a CA \
-            database, give --data-dir (the version comes from PG_VERSION, the OS user from the directory's owner).
+            database, give --data-dir (the version comes from PG_VERSION, the OS user from the directory's owner, the \
+            config directory is Debian's beside it when the data directory has no postgresql.conf). With the host in \
+            the database, --data-dir and --config-dir override only themselves.
             """)
 
     @Argument(help: "The host (its name is what the server certificate must carry).") var host: String
@@ -39,14 +41,17 @@ struct DoctorCommand: ParsableCommand {
         let name = try HostName(host)
         let rootPrefix = try root.map { try AbsolutePath($0, what: "--root").value } ?? ""
         let doctor: Doctor
-        if dataDir == nil, configDir == nil, let store = try? CAStore.open(path: global.databasePath), (try? store.host(named: name.value)) != nil {
-            doctor = try Doctor.forHost(name.value, store: store, root: rootPrefix)
+        let dataOverride = try dataDir.map { try AbsolutePath($0, what: "--data-dir") }
+        let configOverride = try configDir.map { try AbsolutePath($0, what: "--config-dir") }
+        if let store = try? CAStore.open(path: global.databasePath), (try? store.host(named: name.value)) != nil {
+            // The record, with each option given overriding only itself.
+            doctor = try Doctor.forHost(name.value, store: store, root: rootPrefix, dataDirectory: dataOverride, configDirectory: configOverride)
         } else {
-            guard let dataDir else {
+            guard let dataOverride else {
                 throw CAError.invalid("host '\(name)' is not in the CA database at '\(global.databasePath)'", fix: "Give --data-dir to check an installed host without it.")
             }
-            var target = try Self.inspect(name: name, dataDirectory: try AbsolutePath(dataDir, what: "--data-dir"), root: rootPrefix)
-            if let configDir { target.configDirectory = try AbsolutePath(configDir, what: "--config-dir") }
+            var target = try Self.inspect(name: name, dataDirectory: dataOverride, root: rootPrefix)
+            if let configOverride { target.configDirectory = configOverride }
             let home = SystemAccounts().user(target.osUser)?.home ?? "/var/lib/postgresql"
             doctor = Doctor(host: target, layout: InstallLayout(root: rootPrefix, caName: "ca", host: target, osUserHome: home), primaryCertificate: nil)
         }
@@ -76,8 +81,16 @@ struct DoctorCommand: ParsableCommand {
         let directory = try files.directory(data)
         let owner = SystemAccounts().userName(directory.info.uid)
         let standby = try files.entry(data + "/standby.signal") != nil || files.entry(data + "/recovery.conf") != nil
+        // Debian keeps a cluster's config in /etc/postgresql/<version>/<cluster> beside /var/lib/postgresql/<version>/<cluster>.
+        var configDirectory = dataDirectory
+        let parts = dataDirectory.value.split(separator: "/")
+        if parts.count == 5, parts[0] == "var", parts[1] == "lib", parts[2] == "postgresql", (try? files.entry(data + "/postgresql.conf")) ?? nil == nil,
+           let debian = try? AbsolutePath("/etc/postgresql/\(parts[3])/\(parts[4])", what: "config directory"),
+           (try? files.entry(debian.under(root) + "/postgresql.conf")) ?? nil != nil {
+            configDirectory = debian
+        }
         return try PostgresHost(name: name, dnsNames: [], ipAddresses: [], role: standby ? .standby : .primary,
                                 postgresVersion: PostgresVersion(versionText.trimmingCharacters(in: .whitespacesAndNewlines)),
-                                dataDirectory: dataDirectory, configDirectory: dataDirectory, osUser: owner, replicationUser: "replicator")
+                                dataDirectory: dataDirectory, configDirectory: configDirectory, osUser: owner, replicationUser: "replicator")
     }
 }

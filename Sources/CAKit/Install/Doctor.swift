@@ -40,28 +40,54 @@ public struct Doctor {
             return out
         }
         let version = host.postgresVersion
+        // The data directory's own version: files and settings are judged by the version of the
+        // server that will read them, so a record that says otherwise is wrong, not a detail.
+        switch root.readAs(user, data + "/PG_VERSION", limit: 64) {
+        case .read(let bytes, _, _):
+            let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if let found = try? PostgresVersion(text), found == version {
+                add(.ok, "PG_VERSION", data + "/PG_VERSION", "PostgreSQL \(found), as the host record says")
+            } else {
+                add(.fail, "PG_VERSION", data + "/PG_VERSION", "says '\(text.quotedForError)', but the host record says PostgreSQL \(version)",
+                    fix: "ca host set \(host.name) --pg-version \(text.quotedForError) (or point --data-dir at the right cluster), then ca install --link --configure")
+            }
+        case .missing:
+            add(.fail, "PG_VERSION", data + "/PG_VERSION", "does not exist: not a PostgreSQL data directory", fix: "Run initdb or pg_basebackup, or fix the host's --data-dir.")
+        case .refused(let why):
+            add(.fail, "PG_VERSION", data + "/PG_VERSION", why, fix: nil)
+        }
         let settings = PostgresSettings(configFile: layout.postgresqlConf, dataDirectory: data, root: root, account: user)
         if let problem = settings.problem { add(.fail, "settings", layout.postgresqlConf, problem, fix: "remove the include loop") }
         let modern = version >= PostgresVersion(uncheckedMajor: 9, minor: 2)
+        /// The fix that works: where ca's include is in place and a later line wins, that line (or
+        /// ALTER SYSTEM RESET); otherwise install --configure.
+        let included = exists(layout.includeFile) && settings.origins.values.contains { $0.file == layout.includeFile }
+        func fix(_ setting: String) -> String {
+            if included, let fix = settings.overrideFix(setting, ours: layout.includeFile) { return fix }
+            return "ca install --link --configure"
+        }
 
         // Which files the server will really read.
         if settings["ssl"].map({ ["on", "true", "yes", "1"].contains($0.lowercased()) }) != true {
-            add(.fail, "ssl", layout.postgresqlConf, "ssl is not on in the settings in effect", fix: "ca install --link --configure")
+            let origin = settings.origins["ssl"]
+            add(.fail, "ssl", origin?.file ?? layout.postgresqlConf,
+                "ssl is \(settings["ssl"].map { "'\($0)'" } ?? "not set") in the settings in effect\(origin.map { " (\($0))" } ?? "")", fix: fix("ssl"))
         } else {
-            add(.ok, "ssl", settings.origins["ssl"], "ssl = on")
+            add(.ok, "ssl", settings.origins["ssl"]?.file, "ssl = on")
         }
         func effective(_ setting: String, _ link: String) -> String? {
             guard modern else { return layout.dataLink(link) }
             guard let path = settings.path(setting, dataDirectory: data) else {
                 if setting == "ssl_cert_file" || setting == "ssl_key_file" { return layout.dataLink(link) }  // defaults server.crt/.key
-                add(.fail, setting, settings.origins[setting] ?? layout.postgresqlConf, "\(setting) is not set, so PostgreSQL ignores \(link)",
-                    fix: "ca install --link --configure")
+                add(.fail, setting, settings.origins[setting]?.file ?? layout.postgresqlConf, "\(setting) is not set, so PostgreSQL ignores \(link)",
+                    fix: fix(setting))
                 return nil
             }
             if path != layout.dataLink(link) {
                 let snakeoil = path.contains("snakeoil") ? " (Debian's snakeoil default wins over the links)" : ""
-                add(.fail, setting, settings.origins[setting], "\(setting) = '\(path)' in effect, not ca's link \(layout.dataLink(link))\(snakeoil)",
-                    fix: "ca install --link --configure")
+                add(.fail, setting, settings.origins[setting]?.file,
+                    "\(setting) = '\(path)' in effect\(settings.origins[setting].map { " (\($0))" } ?? ""), not ca's link \(layout.dataLink(link))\(snakeoil)",
+                    fix: fix(setting))
             }
             return path
         }
@@ -204,6 +230,14 @@ public struct Doctor {
     }
 
     private func checkConninfo(_ conninfo: [String: String], _ out: inout [Finding]) {
+        // A keyword this standby's libpq does not know stops the walreceiver ("invalid connection option").
+        for key in conninfo.keys.sorted() {
+            if let since = PostgresConfig.libpqKeywordSince[key], host.postgresVersion < PostgresVersion(uncheckedMajor: since, minor: 0) {
+                out.append(Finding(level: .fail, check: "primary_conninfo", path: nil,
+                                   reason: "has \(key)=, which libpq knows from \(since) on: the walreceiver of PostgreSQL \(host.postgresVersion) refuses the whole conninfo",
+                                   fix: "ca install --link --configure (ca writes only what this version's libpq knows)"))
+            }
+        }
         if conninfo["sslmode"] != "verify-full" {
             out.append(Finding(level: .fail, check: "primary_conninfo", path: nil, reason: "sslmode is '\(conninfo["sslmode"] ?? "prefer")', not verify-full: any host with a certificate from this CA could pose as the primary",
                                fix: "ca install --link --configure"))
@@ -260,8 +294,11 @@ public struct Doctor {
 
 extension Doctor {
     /// A doctor for a host the CA database knows, with its primary's certificate for the conninfo check.
-    public static func forHost(_ name: String, store: CAStore, root: String, now: Date = Date()) throws -> Doctor {
-        let host = try store.host(named: name)
+    public static func forHost(_ name: String, store: CAStore, root: String, dataDirectory: AbsolutePath? = nil, configDirectory: AbsolutePath? = nil,
+                               now: Date = Date()) throws -> Doctor {
+        var host = try store.host(named: name)
+        if let dataDirectory { host.dataDirectory = dataDirectory }
+        if let configDirectory { host.configDirectory = configDirectory }
         var primaryCertificate: Certificate?
         if host.role == .standby, let primary = try store.hosts().first(where: { $0.role == .primary }),
            let record = try store.certificates(CertificateFilter(hostName: primary.name.value, kind: .server, status: .active)).last {

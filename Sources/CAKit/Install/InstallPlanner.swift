@@ -137,13 +137,18 @@ public struct InstallPlanner {
             throw CAError.invalid("refusing to install '\(material.host.name)': \(failure.reason)")
         }
         var operations: [PlannedOperation] = []
+        let settings = try config.serverSettings()
+        let settingsText = settings.joined(separator: "\n") + "\n"
         operations.append(directory(layout.includeDirectory, user.uid, user.gid, 0o755, "config include directory"))
-        operations.append(file(layout.includeFile, try config.serverSettings().joined(separator: "\n") + "\n", user.uid, user.gid, 0o644,
-                               "postgresql.conf settings", keepForeign: true))
+        operations.append(file(layout.includeFile, settingsText, user.uid, user.gid, 0o644, "postgresql.conf settings", keepForeign: true))
         let postgresql = try existingFile(layout.postgresqlConf, root: root, user: user)
+        var postgresqlText = postgresql.text
         if let include = config.includeBlock(for: postgresql.text) {
-            operations.append(edited(layout.postgresqlConf, PostgresConfig.withBlock(include, in: postgresql.text, atTop: false), postgresql, "postgresql.conf include"))
+            postgresqlText = PostgresConfig.withBlock(include, in: postgresql.text, atTop: false)
+            operations.append(edited(layout.postgresqlConf, postgresqlText, postgresql, "postgresql.conf include"))
         }
+        try checkNothingOverrides(settings, layout: layout, root: root, user: user,
+                                  overlay: [layout.includeFile: Array(settingsText.utf8), layout.postgresqlConf: Array(postgresqlText.utf8)])
         let hba = try existingFile(layout.hbaConf, root: root, user: user)
         operations.append(edited(layout.hbaConf, PostgresConfig.withBlock(config.hbaLines(), in: hba.text, atTop: true), hba, "pg_hba.conf block"))
         if let recovery = try config.recoveryConf() {
@@ -153,6 +158,28 @@ public struct InstallPlanner {
             operations.append(file(layout.standbySignal, "", user.uid, user.gid, 0o600, "standby.signal", keepForeign: true))
         }
         return operations
+    }
+
+    /// The settings ca writes must be the ones in effect once it has written them: a later line in
+    /// postgresql.conf, another included file or postgresql.auto.conf (ALTER SYSTEM) that sets one of
+    /// them to something else would win, and the install would change nothing that matters. Read as
+    /// PostgreSQL will read it, with ca's files as planned; refused with the file, the line and the fix.
+    private func checkNothingOverrides(_ lines: [String], layout: InstallLayout, root: FileRoot, user: Account, overlay: [String: [UInt8]]) throws {
+        let effective = PostgresSettings(configFile: layout.postgresqlConf, dataDirectory: layout.dataDirectory, root: root, account: user, overlay: overlay)
+        if let problem = effective.problem {
+            throw CAError.invalid("refusing to configure '\(layout.hostName)': \(problem)", fix: "Fix the include directives, then install again.")
+        }
+        var conflicts: [String] = [], fixes: [String] = []
+        for (name, value) in lines.compactMap(PostgresSettings.parse) {
+            guard let origin = effective.origins[name], origin.file != layout.includeFile else { continue }
+            if effective[name] == value { continue }  // set again, to ca's own value: harmless
+            conflicts.append("\(name) = '\(effective[name] ?? "")' at \(origin)")
+            if let fix = effective.overrideFix(name, ours: layout.includeFile) { fixes.append(fix) }
+        }
+        if !conflicts.isEmpty {
+            throw CAError.invalid("refusing to configure '\(layout.hostName)': PostgreSQL would not use ca's settings: \(conflicts.joined(separator: "; ")) overrides \(layout.includeFile)",
+                                  fix: "Fix: " + fixes.joined(separator: "; ") + "; then install again.")
+        }
     }
 
     private struct Existing { let text: String; let info: FileRoot.Info }

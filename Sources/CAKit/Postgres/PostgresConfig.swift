@@ -56,19 +56,48 @@ public struct PostgresConfig: Sendable {
         return lines
     }
 
-    /// The standby's connection string: verify-full against a name in the primary's SAN, explicit client files.
+    /// The libpq keywords ca may write, by the major whose libpq first knows them. libpq refuses a
+    /// conninfo with a keyword it does not know ("invalid connection option"), and the walreceiver
+    /// then never connects: each keyword is gated on the standby's version (its libpq runs the
+    /// walreceiver), never on the primary's. Doctor checks a conninfo against the same table.
+    public static let libpqKeywordSince: [String: Int] = [
+        "sslcrldir": 14, "sslsni": 14, "require_auth": 16, "sslcertmode": 16, "sslnegotiation": 17, "sslkeylogfile": 18,
+        "target_session_attrs": 10, "channel_binding": 13, "ssl_min_protocol_version": 13, "ssl_max_protocol_version": 13,
+        "sslpassword": 13, "gssencmode": 12, "tcp_user_timeout": 12, "load_balance_hosts": 16, "oauth_issuer": 18, "oauth_client_id": 18,
+    ]
+
+    /// The standby's connection string: verify-full against a name in the primary's SAN, explicit
+    /// client files; from 16 the server may not ask for a password (require_auth=none) and a missing
+    /// client certificate is an error, not a silent fallback (sslcertmode=require); from 17, when the
+    /// primary is 17 too, TLS starts at once (sslnegotiation=direct, one round trip less).
     public func primaryConninfo() throws -> String? {
         guard let primary = try upstream() else { return nil }
         var parts = ["host=\(primary.name.value)"]
         if let ip = primary.ipAddresses.first { parts.append("hostaddr=\(ip)") }
-        parts += ["port=\(primary.port)", "user=\(host.replicationUser)", "application_name=\(applicationName)",
+        parts += ["port=\(primary.port)", "user=\(host.replicationUser)", "application_name=\(try uniqueApplicationName(primary: primary))",
                   "sslmode=verify-full", "sslcert=\(layout.clientCertificate)", "sslkey=\(layout.clientKey)",
                   "sslrootcert=\(layout.trustBundle)", "sslcrl=\(layout.crl)"]
+        if atLeast(16) { parts += ["sslcertmode=require", "require_auth=none"] }
+        if atLeast(17) && primary.postgresVersion >= PostgresVersion(uncheckedMajor: 17, minor: 0) { parts.append("sslnegotiation=direct") }
         return parts.joined(separator: " ")
     }
 
-    /// application_name: the host's first label, so pg_stat_replication reads naturally.
-    var applicationName: String { String(host.name.value.split(separator: ".").first ?? "standby").replacingOccurrences(of: "-", with: "_") }
+    /// application_name: the host's full name, so two standbys never share one in
+    /// pg_stat_replication or synchronous_standby_names (db2.dc1 and db2.dc2 are different hosts).
+    /// PostgreSQL keeps 63 bytes of it; a longer name is cut there.
+    static func applicationName(of host: PostgresHost) -> String { String(decoding: Array(host.name.value.utf8).prefix(63), as: UTF8.self) }
+    var applicationName: String { Self.applicationName(of: host) }
+
+    /// The name, refused if another standby of the same primary would show the same one (only
+    /// possible for names longer than 63 bytes).
+    func uniqueApplicationName(primary: PostgresHost) throws -> String {
+        let name = applicationName
+        if let clash = peers.first(where: { $0.role == .standby && $0.name != host.name && Self.applicationName(of: $0) == name }) {
+            throw CAError.invalid("standbys '\(host.name)' and '\(clash.name)' of '\(primary.name)' would both be application_name '\(name)' (PostgreSQL keeps 63 bytes)",
+                                  fix: "Give one of them a name that differs in its first 63 characters.")
+        }
+        return name
+    }
 
     /// recovery.conf (9.1–11), or nil from 12 on (standby.signal + primary_conninfo instead).
     public func recoveryConf() throws -> [String]? {
@@ -83,10 +112,13 @@ public struct PostgresConfig: Sendable {
     /// The pg_hba.conf block: certificate-only replication from every peer, then plaintext replication refused.
     public func hbaLines() -> [String] {
         var lines = ["# TYPE   DATABASE     USER         ADDRESS          METHOD"]
+        var written: Set<String> = []
         for peer in peers where peer.name != host.name {
             let addresses = peer.ipAddresses.map { $0.bytes.count == 4 ? "\($0)/32" : "\($0)/128" }
+            // Peers that share an address and a role need the line once (first match wins anyway).
             for address in addresses.isEmpty ? [peer.name.value] : addresses {
-                lines.append("hostssl  replication  \(peer.replicationUser)  \(address)  cert")
+                let line = "hostssl  replication  \(peer.replicationUser)  \(address)  cert"
+                if written.insert(line).inserted { lines.append(line) }
             }
         }
         lines += ["hostnossl replication all 0.0.0.0/0 reject", "hostnossl replication all ::/0 reject"]

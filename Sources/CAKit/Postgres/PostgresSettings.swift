@@ -4,8 +4,18 @@ import Foundation
 /// include_dir directives followed in order, then postgresql.auto.conf; the last value wins.
 public struct PostgresSettings: Sendable {
     public private(set) var values: [String: String] = [:]
-    /// Where each value came from, for doctor's messages.
-    public private(set) var origins: [String: String] = [:]
+    /// Where each value in effect was set: the file and its line.
+    public struct Origin: Sendable, Equatable, CustomStringConvertible {
+        public let file: String
+        public let line: Int
+        public var description: String { "\(file) line \(line)" }
+        var isAutoConf: Bool { file.hasSuffix("/postgresql.auto.conf") }
+    }
+    /// Where each value came from, for doctor's messages and install's override check.
+    public private(set) var origins: [String: Origin] = [:]
+    /// Files read as if they had this content (install: what it is about to write), including
+    /// files that do not exist yet; an include_dir lists them too.
+    private let overlay: [String: [UInt8]]
 
     /// Why the settings could not be read in full (an include loop, too many files), if so.
     public private(set) var problem: String?
@@ -16,7 +26,8 @@ public struct PostgresSettings: Sendable {
 
     /// Reads as `account` would (PostgreSQL runs as the OS user): through `root`, links followed the
     /// way the server follows them, nothing read that the account could not read.
-    public init(configFile: String, dataDirectory: String, root: FileRoot, account: Account) {
+    public init(configFile: String, dataDirectory: String, root: FileRoot, account: Account, overlay: [String: [UInt8]] = [:]) {
+        self.overlay = overlay
         read(configFile, depth: 0, root: root, account: account)
         read(dataDirectory + "/postgresql.auto.conf", depth: 0, root: root, account: account)
     }
@@ -34,21 +45,40 @@ public struct PostgresSettings: Sendable {
         guard depth < 10 else { problem = "'\(path)' is nested more than 10 includes deep (PostgreSQL refuses that too)"; return }
         filesRead += 1
         guard filesRead <= Self.fileBudget else { problem = "the configuration includes more than \(Self.fileBudget) files (an include loop?)"; return }
-        guard case .read(let bytes, _, _) = root.readAs(account, path, limit: 4 << 20) else { return }
+        let bytes: [UInt8]
+        if let planned = overlay[path] {
+            bytes = planned
+        } else {
+            guard case .read(let read, _, _) = root.readAs(account, path, limit: 4 << 20) else { return }
+            bytes = read
+        }
         let directory = (path as NSString).deletingLastPathComponent
-        for line in String(decoding: bytes, as: UTF8.self).components(separatedBy: "\n") {
+        for (index, line) in String(decoding: bytes, as: UTF8.self).components(separatedBy: "\n").enumerated() {
             guard let (name, value) = Self.parse(line) else { continue }
             let target = value.hasPrefix("/") ? value : directory + "/" + value
             switch name {
             case "include", "include_if_exists": read(target, depth: depth + 1, root: root, account: account)
             case "include_dir":
-                let files = ((try? root.list(target)) ?? []).filter { $0.hasSuffix(".conf") && !$0.hasPrefix(".") }
+                let planned = overlay.keys.filter { ($0 as NSString).deletingLastPathComponent == target }.map { ($0 as NSString).lastPathComponent }
+                // PostgreSQL reads an include_dir's files in name order (C collation).
+                let files = Set(((try? root.list(target)) ?? []) + planned).filter { $0.hasSuffix(".conf") && !$0.hasPrefix(".") }
+                    .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
                 for file in files { read(target + "/" + file, depth: depth + 1, root: root, account: account) }
             default:
                 values[name] = value
-                origins[name] = path
+                origins[name] = Origin(file: path, line: index + 1)
             }
         }
+    }
+
+    /// How to make `name` come from `ours` (ca's include file) when a later line sets it: the
+    /// command or edit that works for where it is set now.
+    public func overrideFix(_ name: String, ours: String) -> String? {
+        guard let origin = origins[name], origin.file != ours else { return nil }
+        if origin.isAutoConf {
+            return "ALTER SYSTEM RESET \(name); as a superuser (it was set with ALTER SYSTEM), then reload"
+        }
+        return "remove or comment out '\(name)' at \(origin), which PostgreSQL reads after ca's \(ours), then reload"
     }
 
     /// `name = value`, `name value`, `name = 'quoted ''value'''`; comments after '#'.
