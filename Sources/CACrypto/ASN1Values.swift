@@ -24,7 +24,7 @@ enum ASN1Values {
 
     /// An X509_NAME in RFC 2253 form ("CN=replicator,OU=db2").
     static func name(_ name: OpaquePointer?) -> String {
-        guard let name, let bio = try? MemoryBIO(), X509_NAME_print_ex(bio.raw, name, 0, CA_XN_FLAG_RFC2253) >= 0 else { return "" }
+        guard let name, let bio = try? MemoryBIO(), X509_NAME_print_ex(bio.raw, name, 0, CA_XN_FLAG_RFC2253_UTF8) >= 0 else { return "" }
         return bio.string
     }
 }

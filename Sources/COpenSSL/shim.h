@@ -39,4 +39,6 @@ static inline int ca_sk_X509_REVOKED_num(const STACK_OF(X509_REVOKED) *sk) { ret
 static inline X509_REVOKED *ca_sk_X509_REVOKED_value(const STACK_OF(X509_REVOKED) *sk, int i) { return sk_X509_REVOKED_value(sk, i); }
 
 static const unsigned long CA_XN_FLAG_RFC2253 = XN_FLAG_RFC2253;
+/// RFC 2253 with UTF-8 left as UTF-8 (a CA named "Réplication" prints as typed, not as \\C3\\A9).
+static const unsigned long CA_XN_FLAG_RFC2253_UTF8 = XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB;
 #endif

@@ -141,7 +141,7 @@ struct HostReport {
     func print(json: Bool) throws {
         if json { return try Output.json(JSON(host: HostJSON(host), certificates: certificates.map { CertificateJSON($0) })) }
         Swift.print("""
-            PostgresHost:              \(host.name.value) (\(host.role.rawValue))
+            Host:              \(host.name.value) (\(host.role.rawValue))
             PostgreSQL:        \(host.postgresVersion)
             DNS names:         \(host.dnsNames.map(\.value).joined(separator: ", "))
             IP addresses:      \(host.ipAddresses.isEmpty ? "-" : host.ipAddresses.map(\.description).joined(separator: ", "))

@@ -12,8 +12,11 @@ struct InitCommand: ParsableCommand {
             for demos and tests only; 'ca status' then warns.
             """)
 
-    @Option(name: .long, help: "The CA's name: its certificate's CN and the stem of its files.")
+    @Option(name: .long, help: ArgumentHelp("The CA's name, its certificate's CN ('Acme Replication CA'). Its files take a safe stem of it (acme-replication-ca), or --file-name.", valueName: "name"))
     var name: String
+
+    @Option(name: .long, help: ArgumentHelp("The stem of the CA's files: letters, digits, '.', '_', '-' (default: derived from --name).", valueName: "stem"))
+    var fileName: String?
 
     @Option(name: .long, help: ArgumentHelp("Key type: \(KeyType.spellings).", valueName: "type"))
     var key: String = KeyType.ecP256.rawValue
@@ -29,7 +32,8 @@ struct InitCommand: ParsableCommand {
 
     func run() throws {
         // Every check before anything touches the disk.
-        let name = try CAName.validate(name)
+        let commonName = try CAName.commonName(name)
+        let name = try fileName.map(CAName.validate) ?? CAName.stem(forCommonName: commonName)
         let keyType = try KeyType(parsing: key)
         try Validity.checkDays(days)
         if noPassphrase && passphrase.passphraseFile != nil {
@@ -53,14 +57,15 @@ struct InitCommand: ParsableCommand {
         let (store, created) = try CAStore.openOrCreate(path: path)
         let authority: AuthorityRecord
         do {
-            authority = try Issuer.createRoot(store: store, name: name, keyType: keyType, days: days, passphrase: secret, now: Date())
+            authority = try Issuer.createRoot(store: store, name: name, commonName: commonName, keyType: keyType, days: days, passphrase: secret, now: Date())
         } catch {
             if created { CAStore.removeFiles(path) }
             throw error
         }
         if global.json { return try Output.json(try AuthorityJSON(authority)) }
         let certificate = try authority.certificate()
-        print("Created CA '\(authority.name)' (\(keyType.rawValue), expires \(Output.day(certificate.notAfter))) in \(path)")
+        let files = commonName == authority.name ? "" : ", files named '\(authority.name)'"
+        print("Created CA '\(commonName)'\(files) (\(keyType.rawValue), expires \(Output.day(certificate.notAfter))) in \(path)")
         print("Serial \(certificate.serial.hex)")
         if secret == nil { Terminal.warning("the CA key is stored unencrypted (--no-passphrase): use this CA for demos and tests only") }
     }

@@ -120,8 +120,6 @@ struct InstallCommand: ParsableCommand {
                                       mode: KeyFileRuleText.octal(op.mode), target: target, outcome: entry.outcome.word, backup: backup)
             }, notes: report.notes))
         }
-        let verb = dryRun ? "Would install" : "Installed"
-        Swift.print("\(verb) '\(host)'\(root.isEmpty ? "" : " under \(root)"):")
         Output.table(["OUTCOME", "OWNER", "MODE", "PATH"], report.entries.map { entry in
             let op = entry.operation
             var path = op.path
@@ -134,7 +132,17 @@ struct InstallCommand: ParsableCommand {
                     "\(accounts.userName(op.uid)):\(accounts.groupName(op.gid))", mode, path]
         })
         for note in report.notes { Swift.print(note) }
-        if !report.changed { Swift.print("Nothing changed.") }
+        // The last line says what happened, counted: the table above is the detail.
+        var counts: [String: Int] = [:]
+        for entry in report.entries { counts[entry.outcome.word, default: 0] += 1 }
+        let order = ["created", "updated", "replaced-symlink", "backed-up", "unchanged"]
+        let tally = order.compactMap { word in counts[word].map { "\($0) \(word)" } }.joined(separator: ", ")
+        let place = "'\(host)'\(root.isEmpty ? "" : " under \(root)")"
+        if !report.changed {
+            Swift.print("Nothing changed for \(place) (\(tally)).")
+        } else {
+            Swift.print("\(dryRun ? "Would install" : "Installed") \(place): \(tally).")
+        }
     }
 }
 

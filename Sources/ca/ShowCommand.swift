@@ -51,7 +51,7 @@ struct ShowCommand: ParsableCommand {
         Swift.print("""
             Serial:       \(record.serial.hex)
             Kind:         \(record.kind.rawValue)
-            PostgresHost:         \(record.hostName ?? "-")
+            Host:         \(record.hostName ?? "-")
             Subject:      \(record.subject)
             Issuer:       \(certificate.issuer)
             Names:        \(record.names.isEmpty ? "-" : record.names.joined(separator: ", "))

@@ -66,7 +66,8 @@ struct StatusCommand: ParsableCommand {
         print("Database:      \(store.path)")
         for authority in authorities {
             let certificate = try authority.certificate()
-            print("CA:            \(authority.name) [\(authority.status.rawValue)] \(authority.keyType.rawValue), expires \(Output.day(certificate.notAfter)) (\(Output.relative(certificate.notAfter, now: now)))\(authority.keyEncrypted ? "" : ", key NOT encrypted")")
+            let cn = certificate.subjectName.commonName
+            print("CA:            \(cn == authority.name ? cn : "\(cn) (files: \(authority.name))") [\(authority.status.rawValue)] \(authority.keyType.rawValue), expires \(Output.day(certificate.notAfter)) (\(Output.relative(certificate.notAfter, now: now)))\(authority.keyEncrypted ? "" : ", key NOT encrypted")")
         }
         print("Hosts:         \(hosts.count)\(hosts.isEmpty ? "" : " (" + hosts.map { "\($0.name.value) \($0.role.rawValue)" }.joined(separator: ", ") + ")")")
         print("Certificates:  \(CertificateStatus.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", "))")

@@ -16,14 +16,14 @@ public final class Issuer {
     }
 
     /// Creates the root CA in an empty database.
-    public static func createRoot(store: CAStore, name: String, keyType: KeyType, days: Int,
+    public static func createRoot(store: CAStore, name: String, commonName: String? = nil, keyType: KeyType, days: Int,
                                   passphrase: String?, now: Date) throws -> AuthorityRecord {
         let name = try CAName.validate(name)
         let validity = try Validity.root(now: now, days: days)
         if let existing = try? store.activeAuthority() {
             throw CAError.alreadyInitialized(path: store.path, name: existing.name)
         }
-        let (certificate, keyPEM, key) = try makeRoot(commonName: name, keyType: keyType, validity: validity, passphrase: passphrase)
+        let (certificate, keyPEM, key) = try makeRoot(commonName: try commonName.map(CAName.commonName) ?? name, keyType: keyType, validity: validity, passphrase: passphrase)
         return try store.write {
             if let existing = try? store.activeAuthority() {  // a concurrent init won the race
                 throw CAError.alreadyInitialized(path: store.path, name: existing.name)

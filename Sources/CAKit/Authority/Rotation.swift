@@ -50,7 +50,9 @@ public struct Rotation {
         let old = try store.activeAuthority()
         let oldCertificate = try old.certificate()
         let generation = try store.authorities().count + 1
-        let name = "\(old.name) G\(generation)"
+        // The new root's CN: the old one's, generation number replaced ('Acme CA' → 'Acme CA G2').
+        let base = oldCertificate.subjectName.commonName.replacingOccurrences(of: #" G[0-9]+$"#, with: "", options: .regularExpression)
+        let name = "\(base.isEmpty ? old.name : base) G\(generation)"
         let validity = try Validity.root(now: now, days: days ?? Validity.defaultRootDays)
         if old.keyEncrypted && passphrase == nil { throw CAError.passphraseRequired }
         _ = try vault.key(of: old)  // proves the passphrase before a new key is made under it
