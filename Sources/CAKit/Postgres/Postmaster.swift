@@ -9,10 +9,13 @@ import Glibc
 /// meanwhile is never signalled. `install --reload` and `LocalCluster.stop` both come through here.
 public final class Postmaster {
     public let pid: Int32
+    /// The program it runs (/proc/PID/exe): its pg_ctl is beside it, whatever the packaging.
+    public let program: String
     private let pidfd: Int32
 
-    private init(pid: Int32, pidfd: Int32) {
+    private init(pid: Int32, program: String, pidfd: Int32) {
         self.pid = pid
+        self.program = program
         self.pidfd = pidfd
     }
 
@@ -49,7 +52,7 @@ public final class Postmaster {
         }
         // Still the same process: a signal 0 through the pidfd fails if it exited meanwhile.
         guard ca_pidfd_send_signal(pidfd, 0) == 0 else { return refuse("it exited") }
-        return .verified(Postmaster(pid: pid, pidfd: pidfd))
+        return .verified(Postmaster(pid: pid, program: exe, pidfd: pidfd))
     }
 
     /// Sends `signal` to this process (never to whatever now has its PID); false with errno set on failure.
