@@ -43,6 +43,7 @@ struct PgConfigCommand: ParsableCommand {
         print(PostgresConfig.endMarker)
         print("# To require a password as well as the certificate (PostgreSQL \(target.postgresVersion) syntax):")
         print("# " + config.twoFactorExample)
+        print("# (then a 16+ standby's primary_conninfo needs require_auth=scram-sha-256 instead of ca's require_auth=none, and a password in ~/.pgpass)")
         if let recovery {
             print("")
             print("# ---- \(layout.recoveryConf) ----")

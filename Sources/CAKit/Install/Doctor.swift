@@ -49,7 +49,7 @@ public struct Doctor {
                 add(.ok, "PG_VERSION", data + "/PG_VERSION", "PostgreSQL \(found), as the host record says")
             } else {
                 add(.fail, "PG_VERSION", data + "/PG_VERSION", "says '\(text.quotedForError)', but the host record says PostgreSQL \(version)",
-                    fix: "ca host set \(host.name) --pg-version \(text.quotedForError) (or point --data-dir at the right cluster), then ca install --link --configure")
+                    fix: "point --data-dir at the cluster of PostgreSQL \(version), or record the host as \(text.quotedForError) (ca host remove \(host.name); ca host add \(host.name) … --pg-version \(text.quotedForError)), then ca issue and ca install --link --configure")
             }
         case .missing:
             add(.fail, "PG_VERSION", data + "/PG_VERSION", "does not exist: not a PostgreSQL data directory", fix: "Run initdb or pg_basebackup, or fix the host's --data-dir.")

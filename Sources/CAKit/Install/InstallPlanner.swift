@@ -77,6 +77,14 @@ public struct InstallPlanner {
             case .failure(let failure):
                 throw CAError.invalid("refusing to install '\(host.name)': \(failure.reason)", fix: "Give the host its real data directory (ca host add … --data-dir).")
             }
+            // Files, modes and settings are chosen for the record's version: a cluster of another one is refused.
+            if let read = try? root.read(layout.dataDirectory + "/PG_VERSION", limit: 64) {
+                let text = String(decoding: read.bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                if (try? PostgresVersion(text)) != host.postgresVersion {
+                    throw CAError.invalid("refusing to install '\(host.name)': \(layout.dataDirectory)/PG_VERSION says '\(text.quotedForError)', but the host record says PostgreSQL \(host.postgresVersion)",
+                                          fix: "Point the host at the right data directory, or record it with --pg-version \(text.quotedForError).")
+                }
+            }
             operations += layout.dataLinks.map { link($0.link, $0.target, user, "data-dir link") }
             operations.append(directory(layout.clientDirectory, user.uid, user.gid, 0o700, "libpq client directory"))
             operations += layout.clientLinks.map { link($0.link, $0.target, user, "libpq client link") }
@@ -172,7 +180,7 @@ public struct InstallPlanner {
         var conflicts: [String] = [], fixes: [String] = []
         for (name, value) in lines.compactMap(PostgresSettings.parse) {
             guard let origin = effective.origins[name], origin.file != layout.includeFile else { continue }
-            if effective[name] == value { continue }  // set again, to ca's own value: harmless
+            if PostgresSettings.same(effective[name] ?? "", value) { continue }  // set again, to ca's own value: harmless
             conflicts.append("\(name) = '\(effective[name] ?? "")' at \(origin)")
             if let fix = effective.overrideFix(name, ours: layout.includeFile) { fixes.append(fix) }
         }

@@ -76,9 +76,23 @@ public struct PostgresSettings: Sendable {
     public func overrideFix(_ name: String, ours: String) -> String? {
         guard let origin = origins[name], origin.file != ours else { return nil }
         if origin.isAutoConf {
-            return "ALTER SYSTEM RESET \(name); as a superuser (it was set with ALTER SYSTEM), then reload"
+            return "ALTER SYSTEM RESET \(name); as a superuser (with the server stopped: delete \(origin)), then reload"
         }
         return "remove or comment out '\(name)' at \(origin), which PostgreSQL reads after ca's \(ours), then reload"
+    }
+
+    /// Whether two values of `name` mean the same to PostgreSQL (booleans have several spellings).
+    static func same(_ a: String, _ b: String) -> Bool {
+        if a == b { return true }
+        func boolean(_ text: String) -> Bool? {
+            switch text.lowercased() {
+            case "on", "true", "yes", "1", "t", "y": return true
+            case "off", "false", "no", "0", "f", "n": return false
+            default: return nil
+            }
+        }
+        if let x = boolean(a), let y = boolean(b) { return x == y }
+        return false
     }
 
     /// `name = value`, `name value`, `name = 'quoted ''value'''`; comments after '#'.
