@@ -32,6 +32,7 @@ struct EffectiveConfigTests {
         ("conf", "ssl_cert_file = '/etc/ssl/certs/other.pem'", "postgresql.conf line", "remove or comment out 'ssl_cert_file'"),
         ("zz", "ssl_ca_file = '/tmp/other-ca.pem'", "conf.d/zz.conf line 1", "remove or comment out 'ssl_ca_file'"),
         ("auto", "ssl_crl_file = ''", "postgresql.auto.conf line 2", "ALTER SYSTEM RESET ssl_crl_file"),
+        ("auto", "ssl_min_protocol_version = 'TLSv1'", "postgresql.auto.conf line 2", "ALTER SYSTEM RESET ssl_min_protocol_version"),
     ])
     func aLaterSettingIsRefusedWithItsFileAndLine(_ place: String, _ line: String, _ named: String, _ fix: String) throws {
         let fixture = try InstallFixture()
@@ -80,7 +81,7 @@ struct EffectiveConfigTests {
         try fixture.install(host)
         try write(layout.includeDirectory + "/aa-tuning.conf", "ssl_ca_file = '/tmp/read-before-ca.pem'\nwork_mem = '8MB'\n")  // read before ca-ssl.conf
         try append(layout.postgresqlConf, "ssl = 'true'\nshared_buffers = '256MB'\n")  // the same value again, spelt otherwise
-        try write(layout.dataDirectory + "/postgresql.auto.conf", "max_connections = '200'\n")
+        try write(layout.dataDirectory + "/postgresql.auto.conf", "max_connections = '200'\nssl_min_protocol_version = 'TLSv1.3'\n")  // stricter than ca's floor
         try fixture.install(host)
         #expect(try fixture.doctor(host).filter { $0.level == .fail }.isEmpty)
     }

@@ -75,6 +75,17 @@ public struct Doctor {
         } else {
             add(.ok, "ssl", settings.origins["ssl"]?.file, "ssl = on")
         }
+        // TLS 1.2 at least (ca writes the floor from 12; 13+ defaults to it, 12 to TLSv1).
+        if version >= PostgresVersion(uncheckedMajor: 12, minor: 0) {
+            let floor = settings["ssl_min_protocol_version"] ?? (version.major >= 13 ? "TLSv1.2" : "TLSv1")
+            let origin = settings.origins["ssl_min_protocol_version"]
+            if ["tlsv1.2", "tlsv1.3"].contains(floor.lowercased()) {
+                add(.ok, "ssl_min_protocol_version", origin?.file, "\(floor) at least")
+            } else {
+                add(.fail, "ssl_min_protocol_version", origin?.file ?? layout.postgresqlConf,
+                    "is '\(floor)'\(origin.map { " (\($0))" } ?? " (the default)"): clients may connect with TLS older than 1.2", fix: fix("ssl_min_protocol_version"))
+            }
+        }
         func effective(_ setting: String, _ link: String) -> String? {
             guard modern else { return layout.dataLink(link) }
             guard let path = settings.path(setting, dataDirectory: data) else {

@@ -180,7 +180,9 @@ public struct InstallPlanner {
         var conflicts: [String] = [], fixes: [String] = []
         for (name, value) in lines.compactMap(PostgresSettings.parse) {
             guard let origin = effective.origins[name], origin.file != layout.includeFile else { continue }
-            if PostgresSettings.same(effective[name] ?? "", value) { continue }  // set again, to ca's own value: harmless
+            let found = effective[name] ?? ""
+            if PostgresSettings.same(found, value) { continue }  // set again, to ca's own value: harmless
+            if name == "ssl_min_protocol_version" && found.lowercased() == "tlsv1.3" { continue }  // stricter than ca's floor: the user's call
             conflicts.append("\(name) = '\(effective[name] ?? "")' at \(origin)")
             if let fix = effective.overrideFix(name, ours: layout.includeFile) { fixes.append(fix) }
         }
