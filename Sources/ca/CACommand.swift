@@ -19,7 +19,7 @@ struct CACommand: ParsableCommand {
             InitCommand.self, HostCommand.self, IssueCommand.self, ListCommand.self, ShowCommand.self,
             RevokeCommand.self, RenewCommand.self, RenewCACommand.self, RotateCommand.self,
             BundleCommand.self, CRLCommand.self, ExportCommand.self, InstallCommand.self, PgConfigCommand.self,
-            DoctorCommand.self, StatusCommand.self, LogCommand.self, DemoCommand.self,
+            DoctorCommand.self, ProbeCommand.self, StatusCommand.self, LogCommand.self, DemoCommand.self,
         ])
 
     /// Our own errors print as one line (`error: …`) with their exit code; argument-parser's

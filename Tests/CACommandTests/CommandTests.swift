@@ -71,6 +71,11 @@ import Testing
         (["list", "--expiring", "soon"], "'soon'"),
         (["list", "--status", "lost"], "'lost'"),
         (["show", "FFFF"], "'FFFF'"),
+        (["probe"], "no host to probe"),
+        (["probe", "db1.example.com", "--all"], "--all"),
+        (["probe", "db1.example.com", "--address", "bad/addr"], "'bad/addr'"),
+        (["probe", "db1.example.com", "--timeout", "0"], "--timeout 0"),
+        (["probe", "ghost.example.com"], "'ghost.example.com'"),
     ])
     func badInputIsOneLineAndChangesNothing(_ arguments: [String], _ quoted: String) throws {
         let seed = try Seeded(); let (db, pw) = (seed.db, seed.pw)

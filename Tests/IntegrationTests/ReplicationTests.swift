@@ -233,6 +233,24 @@ struct ReplicationTests {
         }
         w.step("2: doctor passes on both")
 
+        // 2a. probe: what each server serves, seen as libpq sees it, against the inventory.
+        let probed = try w.ca(["probe", "--all", "--json"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(probed.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.count == 2 && rows.allSatisfy { $0["result"] as? String == "OK" }, "\(probed.stdout)")
+        for row in rows {
+            let host = try #require(row["host"] as? String)
+            #expect(row["served_serial"] as? String == (try w.activeSerial(host, "server")), "\(row)")
+        }
+        try w.ca(["init", "--name", "probe-other-ca", "--no-passphrase", "--db", w.scratch.file("other.sqlite3")])
+        try w.ca(["host", "add", w.primaryName, "--ip", "127.0.0.1", "--role", "primary", "--port", String(w.primary.port), "--db", w.scratch.file("other.sqlite3")])
+        let untrusted = try w.ca(["probe", w.primaryName, "--db", w.scratch.file("other.sqlite3")], expect: 1)
+        #expect(untrusted.stdout.contains("UNTRUSTED"), "\(untrusted.stdout)")
+        try w.ca(["host", "add", "db9.e2e.internal", "--ip", "127.0.0.1", "--role", "standby", "--port", String(LocalCluster.freePort()), "--db", w.scratch.file("other.sqlite3")])
+        let down = try w.ca(["probe", "db9.e2e.internal", "--json", "--db", w.scratch.file("other.sqlite3")], expect: 1)
+        #expect(down.stdout.contains("\"UNREACHABLE\""), "\(down.stdout)")
+        w.step("2a: probe: OK on both with the inventory's serials; UNTRUSTED under another CA; UNREACHABLE on a closed port")
+        w.proved.append("probe OK/UNTRUSTED/UNREACHABLE")
+
         // 2b. A setting that overrides ca's (ALTER SYSTEM writes postgresql.auto.conf): install refuses
         // with the file and line instead of saying nothing changed; doctor's fix is the one that works.
         _ = try w.primary.sql("ALTER SYSTEM SET ssl = off")
@@ -292,7 +310,10 @@ struct ReplicationTests {
         w.step("5a: rotate start, bundle old + new installed on both")
         try w.ca(["rotate", "reissue", "--passphrase-file", w.pw])
         try w.ship(w.standbyName); try w.reconnectAndCheck("reissue-standby")
+        let stale = try w.ca(["probe", w.primaryName], expect: 1)
+        #expect(stale.stdout.contains("DRIFT"), "the primary still serves its old certificate: \(stale.stdout)")
         try w.ship(w.primaryName); try w.reconnectAndCheck("reissue-primary")
+        #expect(try w.ca(["probe", "--all"]).stdout.contains("OK"))
         w.step("5b: rotate reissue, standby then primary installed")
         try w.ca(["rotate", "finish"])
         try w.ship(w.standbyName); try w.reconnectAndCheck("finish-standby")
@@ -306,7 +327,8 @@ struct ReplicationTests {
         let issuers = try w.primary.sql("SELECT s.issuer_dn FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)")
         #expect(issuers.contains("e2e-ca G2"), "issuer_dn: \(issuers)")
         w.step("5d: served server certificate and walsender client serial are the new ones")
-        w.proved.append("rotation start/reissue/finish streaming at every stage; served and client serials are the new CA's")
+        #expect(try w.ca(["probe", "--all"]).status == 0)
+        w.proved.append("rotation start/reissue/finish streaming at every stage; served and client serials are the new CA's; probe DRIFT before the primary's install, OK after")
 
         // 6. renew-ca: a new CA certificate on the same key; the leaves stay.
         try w.ca(["renew-ca", "--passphrase-file", w.pw])

@@ -1,0 +1,68 @@
+import ArgumentParser
+import CAKit
+import Foundation
+
+struct ProbeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "probe",
+        abstract: "Connect to each server as libpq does and check the certificate it really serves.",
+        discussion: """
+            For each host: TCP to its first address (else its name) and port, PostgreSQL's SSLRequest, TLS with the \
+            host name as SNI; the served chain is verified against the CA's trust bundle for the host name \
+            (verify-full) and compared with the inventory's active server certificate. One line per host: OK, \
+            DRIFT (serves another certificate than the inventory's), UNTRUSTED, EXPIRING (within 14 days) or \
+            UNREACHABLE. In process, no psql or openssl. Exits 1 unless every host is OK. Reads the database only.
+            """)
+
+    @Argument(help: "Hosts to probe (default with --all: every host).") var hosts: [String] = []
+    @Flag(name: .long, help: "Probe every host.") var all = false
+    @Option(name: .long, help: ArgumentHelp("Connect here instead of the host's first address (one host only).", valueName: "address")) var address: String?
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for the connection and each read.", valueName: "seconds")) var timeout: Int = 5
+    @OptionGroup var global: GlobalOptions
+
+    struct JSON: Encodable {
+        let host: String
+        let address: String
+        let port: Int
+        let result: String
+        let reason: String
+        let servedSerial: String?
+        let servedIssuer: String?
+        let servedNotAfter: Date?
+        let servedNames: [String]
+        let expectedSerial: String?
+        let tls: String?
+    }
+
+    func run() throws {
+        guard (1...120).contains(timeout) else { throw CAError.invalid("invalid --timeout \(timeout): give 1 to 120 seconds") }
+        guard all || !hosts.isEmpty else { throw CAError.invalid("no host to probe", fix: "Name the hosts, or give --all.") }
+        if all && !hosts.isEmpty { throw CAError.invalid("--all and host names contradict each other", fix: "Give one of them.") }
+        if address != nil && hosts.count != 1 { throw CAError.invalid("--address needs exactly one host") }
+        if let address { _ = try Self.checkAddress(address) }
+        let store = try CAStore.open(path: global.databasePath)
+        let targets = all ? try store.hosts() : try hosts.map { try store.host(named: try HostName($0).value) }
+        let trust = try store.trustedAuthorities().map { try $0.certificate() }
+        let prober = Probe(timeout: TimeInterval(timeout))
+        let now = Date()
+        var results: [Probe.Result] = []
+        for host in targets {
+            let expected = try store.certificates(CertificateFilter(hostName: host.name.value, kind: .server, status: .active)).last
+            results.append(prober.probe(host, address: address, expected: expected, trust: trust, now: now))
+        }
+        if global.json {
+            try Output.json(results.map { JSON(host: $0.host, address: $0.address, port: $0.port, result: $0.verdict.rawValue, reason: $0.reason,
+                                               servedSerial: $0.servedSerial, servedIssuer: $0.servedIssuer, servedNotAfter: $0.servedNotAfter,
+                                               servedNames: $0.servedNames, expectedSerial: $0.expectedSerial, tls: $0.tls) })
+        } else {
+            Output.table(["RESULT", "HOST", "ADDRESS", "DETAIL"], results.map { [$0.verdict.rawValue, $0.host, "\($0.address):\($0.port)", Terminal.oneLine($0.reason)] })
+        }
+        if results.contains(where: { $0.verdict != .ok }) { throw ExitCode(1) }
+    }
+
+    /// An address to connect to: an IP literal or a valid host name, nothing else.
+    static func checkAddress(_ text: String) throws -> String {
+        if (try? IPAddress(text)) != nil { return text }
+        return try HostName(text, what: "address").value
+    }
+}
