@@ -77,7 +77,7 @@ struct DoctorCommand: ParsableCommand {
         guard let version = try? files.read(data + "/PG_VERSION", limit: 64) else {
             throw CAError.invalid("'\(data)' has no PG_VERSION: not a PostgreSQL data directory")
         }
-        let versionText = String(decoding: version.bytes, as: UTF8.self)
+        let (versionText, _) = PostgresVersion.dataDirectoryFile(version.bytes)
         let directory = try files.directory(data)
         let owner = SystemAccounts().userName(directory.info.uid)
         let standby = try files.entry(data + "/standby.signal") != nil || files.entry(data + "/recovery.conf") != nil
@@ -90,7 +90,7 @@ struct DoctorCommand: ParsableCommand {
             configDirectory = debian
         }
         return try PostgresHost(name: name, dnsNames: [], ipAddresses: [], role: standby ? .standby : .primary,
-                                postgresVersion: PostgresVersion(versionText.trimmingCharacters(in: .whitespacesAndNewlines)),
+                                postgresVersion: PostgresVersion(versionText),
                                 dataDirectory: dataDirectory, configDirectory: configDirectory, osUser: owner, replicationUser: "replicator")
     }
 }

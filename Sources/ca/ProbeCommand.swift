@@ -20,20 +20,6 @@ struct ProbeCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for the connection and each read.", valueName: "seconds")) var timeout: Int = 5
     @OptionGroup var global: GlobalOptions
 
-    struct JSON: Encodable {
-        let host: String
-        let address: String
-        let port: Int
-        let result: String
-        let reason: String
-        let servedSerial: String?
-        let servedIssuer: String?
-        let servedNotAfter: Date?
-        let servedNames: [String]
-        let expectedSerial: String?
-        let tls: String?
-    }
-
     func run() throws {
         guard (1...120).contains(timeout) else { throw CAError.invalid("invalid --timeout \(timeout): give 1 to 120 seconds") }
         guard all || !hosts.isEmpty else { throw CAError.invalid("no host to probe", fix: "Name the hosts, or give --all.") }
@@ -51,9 +37,7 @@ struct ProbeCommand: ParsableCommand {
             results.append(prober.probe(host, address: address, expected: expected, trust: trust, now: now))
         }
         if global.json {
-            try Output.json(results.map { JSON(host: $0.host, address: $0.address, port: $0.port, result: $0.verdict.rawValue, reason: $0.reason,
-                                               servedSerial: $0.servedSerial, servedIssuer: $0.servedIssuer, servedNotAfter: $0.servedNotAfter,
-                                               servedNames: $0.servedNames, expectedSerial: $0.expectedSerial, tls: $0.tls) })
+            try Output.json(results)
         } else {
             Output.table(["RESULT", "HOST", "ADDRESS", "DETAIL"], results.map { [$0.verdict.rawValue, $0.host, "\($0.address):\($0.port)", Terminal.oneLine($0.reason)] })
         }

@@ -9,7 +9,8 @@ public struct Probe: Sendable {
         case ok = "OK", drift = "DRIFT", untrusted = "UNTRUSTED", expiring = "EXPIRING", unreachable = "UNREACHABLE"
     }
 
-    public struct Result: Sendable {
+    /// One host's result; its JSON (snake case) is what `probe --json` prints.
+    public struct Result: Sendable, Encodable {
         public let host: String
         public let address: String
         public let port: Int
@@ -21,6 +22,10 @@ public struct Probe: Sendable {
         public let servedNames: [String]
         public let expectedSerial: String?
         public let tls: String?
+
+        enum CodingKeys: String, CodingKey {
+            case host, address, port, verdict = "result", reason, servedSerial, servedIssuer, servedNotAfter, servedNames, expectedSerial, tls
+        }
     }
 
     public static let expiringWithin: TimeInterval = 14 * 86_400

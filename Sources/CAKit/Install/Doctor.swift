@@ -44,8 +44,8 @@ public struct Doctor {
         // server that will read them, so a record that says otherwise is wrong, not a detail.
         switch root.readAs(user, data + "/PG_VERSION", limit: 64) {
         case .read(let bytes, _, _):
-            let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            if let found = try? PostgresVersion(text), found == version {
+            let (text, found) = PostgresVersion.dataDirectoryFile(bytes)
+            if let found, found == version {
                 add(.ok, "PG_VERSION", data + "/PG_VERSION", "PostgreSQL \(found), as the host record says")
             } else {
                 add(.fail, "PG_VERSION", data + "/PG_VERSION", "says '\(text.quotedForError)', but the host record says PostgreSQL \(version)",
@@ -68,7 +68,7 @@ public struct Doctor {
         }
 
         // Which files the server will really read.
-        if settings["ssl"].map({ ["on", "true", "yes", "1"].contains($0.lowercased()) }) != true {
+        if settings["ssl"].flatMap(PostgresSettings.boolean) != true {
             let origin = settings.origins["ssl"]
             add(.fail, "ssl", origin?.file ?? layout.postgresqlConf,
                 "ssl is \(settings["ssl"].map { "'\($0)'" } ?? "not set") in the settings in effect\(origin.map { " (\($0))" } ?? "")", fix: fix("ssl"))
@@ -79,7 +79,7 @@ public struct Doctor {
         if version >= PostgresVersion(uncheckedMajor: 12, minor: 0) {
             let floor = settings["ssl_min_protocol_version"] ?? (version.major >= 13 ? "TLSv1.2" : "TLSv1")
             let origin = settings.origins["ssl_min_protocol_version"]
-            if ["tlsv1.2", "tlsv1.3"].contains(floor.lowercased()) {
+            if PostgresSettings.honours("ssl_min_protocol_version", found: floor, wanted: "TLSv1.2") {
                 add(.ok, "ssl_min_protocol_version", origin?.file, "\(floor) at least")
             } else {
                 add(.fail, "ssl_min_protocol_version", origin?.file ?? layout.postgresqlConf,

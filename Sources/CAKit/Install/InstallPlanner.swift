@@ -79,8 +79,8 @@ public struct InstallPlanner {
             }
             // Files, modes and settings are chosen for the record's version: a cluster of another one is refused.
             if let read = try? root.read(layout.dataDirectory + "/PG_VERSION", limit: 64) {
-                let text = String(decoding: read.bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                if (try? PostgresVersion(text)) != host.postgresVersion {
+                let (text, found) = PostgresVersion.dataDirectoryFile(read.bytes)
+                if found != host.postgresVersion {
                     throw CAError.invalid("refusing to install '\(host.name)': \(layout.dataDirectory)/PG_VERSION says '\(text.quotedForError)', but the host record says PostgreSQL \(host.postgresVersion)",
                                           fix: "Point the host at the right data directory, or record it with --pg-version \(text.quotedForError).")
                 }
@@ -180,10 +180,10 @@ public struct InstallPlanner {
         var conflicts: [String] = [], fixes: [String] = []
         for (name, value) in lines.compactMap(PostgresSettings.parse) {
             guard let origin = effective.origins[name], origin.file != layout.includeFile else { continue }
+            // Set again to ca's value, or (the TLS floor) to a stricter one: the user's call, harmless.
             let found = effective[name] ?? ""
-            if PostgresSettings.same(found, value) { continue }  // set again, to ca's own value: harmless
-            if name == "ssl_min_protocol_version" && found.lowercased() == "tlsv1.3" { continue }  // stricter than ca's floor: the user's call
-            conflicts.append("\(name) = '\(effective[name] ?? "")' at \(origin)")
+            if PostgresSettings.honours(name, found: found, wanted: value) { continue }
+            conflicts.append("\(name) = '\(found)' at \(origin)")
             if let fix = effective.overrideFix(name, ours: layout.includeFile) { fixes.append(fix) }
         }
         if !conflicts.isEmpty {

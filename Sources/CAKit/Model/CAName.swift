@@ -8,9 +8,8 @@ public enum CAName {
         let fix = "Give a name of 1 to 64 characters, e.g. 'Acme Replication CA'."
         guard !text.isEmpty else { throw CAError.invalid("invalid CA name '': it is empty", fix: fix) }
         guard text.count <= 64, text.utf8.count <= 256 else { throw CAError.invalid("invalid CA name '\(text.quotedForError)': longer than 64 characters", fix: fix) }
-        for scalar in text.unicodeScalars where scalar.properties.generalCategory == .control || scalar.properties.generalCategory == .format
-            || scalar.properties.generalCategory == .lineSeparator || scalar.properties.generalCategory == .paragraphSeparator
-            || scalar.properties.generalCategory == .surrogate || scalar.properties.generalCategory == .unassigned {
+        let invisible: Set<Unicode.GeneralCategory> = [.control, .format, .lineSeparator, .paragraphSeparator, .surrogate, .unassigned, .privateUse]
+        for scalar in text.unicodeScalars where invisible.contains(scalar.properties.generalCategory) {
             throw CAError.invalid("invalid CA name '\(text.quotedForError)': it holds a control or invisible character", fix: fix)
         }
         guard let first = text.unicodeScalars.first, let last = text.unicodeScalars.last,

@@ -23,6 +23,12 @@ public struct PostgresVersion: Hashable, Comparable, Codable, Sendable, CustomSt
         }
     }
 
+    /// The content of a data directory's PG_VERSION: its text (for messages) and the version, if ca knows it.
+    public static func dataDirectoryFile(_ bytes: [UInt8]) -> (text: String, version: PostgresVersion?) {
+        let text = String(decoding: bytes.prefix(64), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return (text, try? PostgresVersion(text))
+    }
+
     public var description: String { major >= 10 ? "\(major)" : "\(major).\(minor)" }
 
     public static func < (a: PostgresVersion, b: PostgresVersion) -> Bool { (a.major, a.minor) < (b.major, b.minor) }

@@ -81,17 +81,24 @@ public struct PostgresSettings: Sendable {
         return "remove or comment out '\(name)' at \(origin), which PostgreSQL reads after ca's \(ours), then reload"
     }
 
-    /// Whether two values of `name` mean the same to PostgreSQL (booleans have several spellings).
-    static func same(_ a: String, _ b: String) -> Bool {
-        if a == b { return true }
-        func boolean(_ text: String) -> Bool? {
-            switch text.lowercased() {
-            case "on", "true", "yes", "1", "t", "y": return true
-            case "off", "false", "no", "0", "f", "n": return false
-            default: return nil
-            }
+    /// A boolean setting as PostgreSQL reads it (it takes several spellings), or nil if it is none.
+    public static func boolean(_ text: String) -> Bool? {
+        switch text.lowercased() {
+        case "on", "true", "yes", "1", "t", "y": return true
+        case "off", "false", "no", "0", "f", "n": return false
+        default: return nil
         }
-        if let x = boolean(a), let y = boolean(b) { return x == y }
+    }
+
+    static let protocolOrder = ["tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3"]
+
+    /// Whether `found`, the value of `name` in effect, gives what ca's `wanted` asks for: the same
+    /// value (booleans in any spelling), or for the TLS floor one at least as strict.
+    public static func honours(_ name: String, found: String, wanted: String) -> Bool {
+        if found == wanted { return true }
+        if let x = boolean(found), let y = boolean(wanted) { return x == y }
+        if name == "ssl_min_protocol_version", let have = protocolOrder.firstIndex(of: found.lowercased()),
+           let need = protocolOrder.firstIndex(of: wanted.lowercased()) { return have >= need }
         return false
     }
 

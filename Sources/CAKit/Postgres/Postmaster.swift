@@ -38,8 +38,11 @@ public final class Postmaster {
         guard pidfd >= 0 else { return .refused(pid: pid, "no such process (\(String(cString: strerror(errno))))") }
         func refuse(_ why: String) -> Lookup { close(pidfd); return .refused(pid: pid, why) }
         guard let user = SystemAccounts().user(osUser) else { return refuse("the OS user '\(osUser)' does not exist") }
-        // procfs is the kernel's own view of the process: not a path another user can plant.
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        // procfs is the kernel's own view of the process, read through FileRoot all the same (no link
+        // followed on the way, bounded). The exe and cwd entries below are the kernel's magic links to the
+        // process's own program and directory: following them is the point, and no user can replace them.
+        guard let proc = try? FileRoot(), let read = try? proc.read("/proc/\(pid)/status", limit: 64 << 10),
+              case let status = String(decoding: read.bytes, as: UTF8.self),
               let uids = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") })?.split(separator: "\t").dropFirst().compactMap({ UInt32($0) }),
               !uids.isEmpty else { return refuse("its /proc entry cannot be read") }
         guard uids.allSatisfy({ $0 == user.uid }) else { return refuse("it runs as \(SystemAccounts().userName(uids.first ?? 0)), not '\(user.name)'") }
