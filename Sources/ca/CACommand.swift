@@ -14,12 +14,12 @@ struct CACommand: ParsableCommand {
             Exit codes: 0 success, 64 bad input (nothing was changed), 70 internal error, 74 I/O error,
             75 database busy (try again), 77 wrong passphrase.
             """,
-        version: "0.1.0",
+        version: CAVersion.current,
         subcommands: [
             InitCommand.self, HostCommand.self, IssueCommand.self, ListCommand.self, ShowCommand.self,
             RevokeCommand.self, RenewCommand.self, RenewCACommand.self, RotateCommand.self,
             BundleCommand.self, CRLCommand.self, ExportCommand.self, InstallCommand.self, PgConfigCommand.self,
-            DoctorCommand.self, ProbeCommand.self, StatusCommand.self, LogCommand.self, DemoCommand.self,
+            DoctorCommand.self, DeployCommand.self, ProbeCommand.self, StatusCommand.self, LogCommand.self, DemoCommand.self,
         ])
 
     /// Our own errors print as one line (`error: …`) with their exit code; argument-parser's

@@ -32,6 +32,16 @@ enum Output {
 
     static func day(_ date: Date) -> String { String(date.iso8601.prefix(10)) }
 
+    /// "5 s ago", "12 min ago", "3 h ago", "2 days ago".
+    static func ago(_ date: Date, now: Date = Date()) -> String {
+        let seconds = Int(now.timeIntervalSince(date))
+        if seconds < 0 { return "in the future" }
+        if seconds < 120 { return "\(seconds) s ago" }
+        if seconds < 7200 { return "\(seconds / 60) min ago" }
+        if seconds < 172_800 { return "\(seconds / 3600) h ago" }
+        return "\(seconds / 86_400) days ago"
+    }
+
     /// "in 397 days" / "3 days ago".
     static func relative(_ date: Date, now: Date = Date()) -> String {
         let days = Int((date.timeIntervalSince(now) / 86_400).rounded(.down))

@@ -11,7 +11,7 @@ struct ProbeCommand: ParsableCommand {
             host name as SNI; the served chain is verified against the CA's trust bundle for the host name \
             (verify-full) and compared with the inventory's active server certificate. One line per host: OK, \
             DRIFT (serves another certificate than the inventory's), UNTRUSTED, EXPIRING (within 14 days) or \
-            UNREACHABLE. In process, no psql or openssl. Exits 1 unless every host is OK. Reads the database only.
+            UNREACHABLE. In process, no psql or openssl. Exits 1 unless every host is OK. Records each host's result for 'ca status'.
             """)
 
     @Argument(help: "Hosts to probe (default with --all: every host).") var hosts: [String] = []
@@ -35,6 +35,20 @@ struct ProbeCommand: ParsableCommand {
         for host in targets {
             let expected = try store.certificates(CertificateFilter(hostName: host.name.value, kind: .server, status: .active)).last
             results.append(prober.probe(host, address: address, expected: expected, trust: trust, now: now))
+        }
+        // The last probe of each host, for status (and deploy --all, which redeploys a host whose probe failed).
+        // Not with --address: that probes a place, not the host as the inventory knows it.
+        if address == nil {
+            do {
+                try store.write {
+                    for result in results {
+                        try store.recordProbe(ProbeRecord(hostName: result.host, at: now, result: result.verdict.rawValue,
+                                                          servedSerial: result.servedSerial, detail: result.reason))
+                    }
+                }
+            } catch {
+                Terminal.warning("the probe results could not be recorded (\(error.localizedDescription)); 'ca status' shows the previous ones")
+            }
         }
         if global.json {
             try Output.json(results)

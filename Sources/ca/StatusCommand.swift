@@ -17,6 +17,8 @@ struct StatusCommand: ParsableCommand {
         let certificates: [String: Int]
         let expiringSoon: [CertificateJSON]
         let rotationStage: String?
+        /// Per host: last deployment, last probe, what it must install next (null: nothing).
+        let hostStatus: [HostStatus]
         let warnings: [String]
     }
 
@@ -56,12 +58,18 @@ struct StatusCommand: ParsableCommand {
         }
         let rotation = try store.openRotation()
         if let rotation { warnings.append("a CA rotation is \(rotation.stage.rawValue): see 'ca rotate status'") }
+        let perHost = try HostStatus.all(store: store)
+        let failedProbes = perHost.filter { $0.probeResult != nil && $0.probeResult != "OK" }
+        if !failedProbes.isEmpty {
+            warnings.append("the last probe of \(failedProbes.map { "\($0.host) (\($0.probeResult!))" }.joined(separator: ", ")) found a problem: see the host lines")
+        }
 
         if global.json {
             return try Output.json(JSON(
                 database: store.path, authorities: try authorities.map { try AuthorityJSON($0) }, hosts: hosts.count,
                 certificates: Dictionary(uniqueKeysWithValues: CertificateStatus.allCases.map { ($0.rawValue, counts[$0] ?? 0) }),
-                expiringSoon: expiring.map { CertificateJSON($0, now: now) }, rotationStage: rotation?.stage.rawValue, warnings: warnings))
+                expiringSoon: expiring.map { CertificateJSON($0, now: now) }, rotationStage: rotation?.stage.rawValue,
+                hostStatus: perHost, warnings: warnings))
         }
         print("Database:      \(store.path)")
         for authority in authorities {
@@ -70,6 +78,21 @@ struct StatusCommand: ParsableCommand {
             print("CA:            \(cn == authority.name ? cn : "\(cn) (files: \(authority.name))") [\(authority.status.rawValue)] \(authority.keyType.rawValue), expires \(Output.day(certificate.notAfter)) (\(Output.relative(certificate.notAfter, now: now)))\(authority.keyEncrypted ? "" : ", key NOT encrypted")")
         }
         print("Hosts:         \(hosts.count)\(hosts.isEmpty ? "" : " (" + hosts.map { "\($0.name.value) \($0.role.rawValue)" }.joined(separator: ", ") + ")")")
+        for state in perHost {
+            var parts: [String] = []
+            if let at = state.deployedAt {
+                parts.append("\(state.deployedVia == "export" ? "exported" : "deployed") \(at.iso8601) (\(Output.ago(at, now: now)), \(state.deployedVia ?? "?"); server \(state.deployedServerSerial?.prefix(12) ?? "-"))")
+            } else {
+                parts.append("never deployed")
+            }
+            if let result = state.probeResult, let at = state.probeAt {
+                parts.append("probe \(result) \(Output.ago(at, now: now))\(result == "OK" ? "" : ": " + Terminal.oneLine(state.probeDetail ?? ""))")
+            } else {
+                parts.append("never probed")
+            }
+            parts.append("next: \(state.next ?? "nothing")")
+            print("  \(state.host) (\(state.role)): \(parts.joined(separator: "; "))")
+        }
         print("Certificates:  \(CertificateStatus.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", "))")
         print("Expiring within \(within): \(expiring.count)")
         for record in expiring {

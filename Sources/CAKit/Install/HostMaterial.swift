@@ -54,6 +54,59 @@ public struct HostMaterial: Sendable {
         return Deployment(hostName: host.name.value, at: now, via: via,
                           trustKeyIDs: trust.compactMap { $0.subjectKeyIdentifier?.hexString },
                           serverSerial: try CAError.translatingCrypto { try Certificate(pem: server.certificatePEM).serial.hex },
-                          clientSerial: try CAError.translatingCrypto { try Certificate(pem: client.certificatePEM).serial.hex })
+                          clientSerial: try CAError.translatingCrypto { try Certificate(pem: client.certificatePEM).serial.hex },
+                          materialDigest: try digest())
+    }
+
+    /// SHA-256 over everything the host is given that is not secret: its record and its peers', the
+    /// trust bundle, the CRLs and both certificates (a key is bound by its certificate). Two equal
+    /// digests mean a host that installed one has nothing to install for the other.
+    public func digest() throws -> String {
+        try Self.digest(host: host, peers: peers, trustPEM: trustPEM, crlPEM: crlPEM,
+                        certificates: [server.certificatePEM, client.certificatePEM])
+    }
+
+    /// What every host's digest shares: the hosts, the trust bundle and the latest CRLs, read once.
+    public struct DigestContext: Sendable {
+        let hosts: [PostgresHost]
+        let trustPEM: String
+        let crlPEM: String?
+        /// subjectKeyIdentifiers (hex) of the trusted CA certificates, as deployments record them.
+        public let trustKeyIDs: [String]
+
+        public init(store: CAStore) throws {
+            hosts = try store.hosts()
+            let trusted = try store.trustedAuthorities()
+            trustPEM = trusted.map(\.certificatePEM).joined()
+            trustKeyIDs = try trusted.compactMap { try $0.certificate().subjectKeyIdentifier?.hexString }
+            var crls: [String] = []
+            for authority in trusted {
+                guard let crl = try store.latestCRL(authorityID: authority.id) else { crlPEM = nil; return }
+                crls.append(crl.pem)
+            }
+            crlPEM = crls.joined()
+        }
+    }
+
+    /// The digest `assemble` would give now, from the database alone (no key opened, no CRL signed):
+    /// for `status`, which runs without the passphrase. Nil when the host lacks a certificate or a CRL.
+    public static func currentDigest(hostName: String, store: CAStore, context: DigestContext) throws -> String? {
+        guard let host = context.hosts.first(where: { $0.name.value == hostName }), let crlPEM = context.crlPEM else { return nil }
+        let active = try store.certificates(CertificateFilter(hostName: hostName, status: .active))
+        guard let server = active.last(where: { $0.kind == .server }), let client = active.last(where: { $0.kind == .client }) else { return nil }
+        return try digest(host: host, peers: context.hosts.filter { $0.name != host.name }, trustPEM: context.trustPEM,
+                          crlPEM: crlPEM, certificates: [server.certificatePEM, client.certificatePEM])
+    }
+
+    static func digest(host: PostgresHost, peers: [PostgresHost], trustPEM: String, crlPEM: String, certificates: [String]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var bytes: [UInt8] = Array("ca-host-material/1\n".utf8)
+        for part in [Array(try encoder.encode(host)), Array(try encoder.encode(peers)), Array(trustPEM.utf8), Array(crlPEM.utf8)]
+            + certificates.map({ Array($0.utf8) }) {
+            // Length-prefixed, so no two different inputs concatenate to the same bytes.
+            bytes += Array("\(part.count):".utf8) + part
+        }
+        return Digest.sha256(bytes).map { String(format: "%02x", $0) }.joined()
     }
 }

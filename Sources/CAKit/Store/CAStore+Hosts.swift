@@ -41,6 +41,7 @@ extension CAStore {
     public func deleteHost(named name: String) throws {
         try db.query("DELETE FROM hosts WHERE name = ?", [.text(name)])
         guard db.changes == 1 else { throw CAError.unknownHost(name) }
+        try db.query("DELETE FROM probes WHERE host_name = ?", [.text(name)])
     }
 
     private func host(_ row: SQLRow) throws -> PostgresHost {

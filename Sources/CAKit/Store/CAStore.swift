@@ -150,6 +150,12 @@ public final class CAStore {
         return try db.transaction(body)
     }
 
+    /// Runs `body` in a transaction that is rolled back whatever happens: a dry run sees what a real
+    /// run would write (a CRL that is due, say) and leaves the database as it was.
+    public func discarding<T>(_ body: () throws -> T) throws -> T {
+        try db.discarding(body)
+    }
+
     /// File mode of the database, for `status` warnings.
     public var fileMode: mode_t? {
         var info = stat()

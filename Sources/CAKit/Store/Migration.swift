@@ -148,5 +148,34 @@ struct Migration: Sendable {
             CREATE TABLE seal_pending (pending INTEGER PRIMARY KEY CHECK (pending = 1));
             INSERT INTO seal_pending (pending) SELECT 1 WHERE EXISTS (SELECT 1 FROM authorities);
             """),
+        Migration(name: "0005_fleet_deploy_probe", sql: """
+            -- 'deploy': installed on the host over ssh, recorded only after the remote reported success.
+            -- material_digest: SHA-256 of what the host was given (records, trust, CRLs, certificates),
+            -- so a rerun knows which hosts are behind. NULL for rows from before this migration.
+            CREATE TABLE deployments_0005 (
+                id              INTEGER PRIMARY KEY,
+                host_name       TEXT    NOT NULL,
+                at              INTEGER NOT NULL,
+                via             TEXT    NOT NULL CHECK (via IN ('install', 'export', 'deploy')),
+                trust_key_ids   TEXT    NOT NULL,
+                server_serial   TEXT,
+                client_serial   TEXT,
+                material_digest TEXT
+            );
+            INSERT INTO deployments_0005 (id, host_name, at, via, trust_key_ids, server_serial, client_serial)
+                SELECT id, host_name, at, via, trust_key_ids, server_serial, client_serial FROM deployments;
+            DROP TABLE deployments;
+            ALTER TABLE deployments_0005 RENAME TO deployments;
+            CREATE INDEX deployments_by_host ON deployments (host_name, id);
+
+            -- The last probe of each host: what its server really served.
+            CREATE TABLE probes (
+                host_name     TEXT    PRIMARY KEY,
+                at            INTEGER NOT NULL,
+                result        TEXT    NOT NULL CHECK (result IN ('OK', 'DRIFT', 'UNTRUSTED', 'EXPIRING', 'UNREACHABLE')),
+                served_serial TEXT,
+                detail        TEXT    NOT NULL
+            );
+            """),
     ]
 }

@@ -127,6 +127,14 @@ final class SQLiteConnection {
         }
     }
 
+    /// A transaction that is always rolled back: what a dry run computes, nothing it writes stays.
+    func discarding<T>(_ body: () throws -> T) throws -> T {
+        precondition(sqlite3_get_autocommit(handle) != 0, "a discarding transaction cannot nest")
+        try execute("BEGIN IMMEDIATE")
+        defer { try? execute("ROLLBACK") }
+        return try body()
+    }
+
     var changes: Int { Int(sqlite3_changes(handle)) }
 
     private func error(_ rc: Int32) -> CAError {

@@ -16,4 +16,5 @@ static inline int ca_prctl_set_dumpable(int value) { return prctl(PR_SET_DUMPABL
 static inline int ca_prctl_get_dumpable(void) { return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0); }
 static inline int ca_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 static inline int ca_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, (void *)0, 0); }
+static inline int ca_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 #endif

@@ -1,0 +1,173 @@
+import ArgumentParser
+import CAKit
+import Foundation
+
+struct DeployCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deploy",
+        abstract: "Carry each host's certificates over ssh and install them there; record what each host runs.",
+        discussion: """
+            For each host: 'ca --version' there (it must be \(CAVersion.minimumRemote) or later), then 'ca install --bundle - \
+            --link --configure --reload' there with the host's bundle on ssh's standard input. ssh reaches a host by its \
+            name, with your ~/.ssh/config (HostName, User, ProxyJump …), in batch mode: no password prompt. The remote \
+            must run install as root: log in as root, or give --remote-ca 'sudo -n ca'. \
+            The keys travel only inside the ssh channel (a bundle with plain keys, signed by the CA): never on a command \
+            line, in a file or in an environment; the remote writes them only to their final place. A host ca never \
+            installed is sent the CA's fingerprint for its first install; later ones check the trust it already has. \
+            Standbys go before primaries, at most --parallel at once. A deployment is recorded only after the remote \
+            reported success. With --all, hosts whose last deployment has exactly the current material (and whose last \
+            probe found nothing wrong) are not contacted: a rerun does only what is left. Named hosts are always deployed. \
+            Exits 0 when every host has its material, 1 when any is left (each named with the remote's own error).
+            Example: ca deploy --all   (after 'ca rotate start', 'reissue' and 'finish', and after any renewal)
+            """)
+
+    @Argument(help: "Hosts to deploy (always contacted).") var hosts: [String] = []
+    @Flag(name: .long, help: "Every host; those already up to date are skipped.") var all = false
+    @Flag(name: .long, help: "With --all, contact the hosts that are up to date too.") var force = false
+    @Flag(name: .long, help: "Print each host's own plan (its install --dry-run); write nothing here or there.") var dryRun = false
+    @Option(name: .long, help: ArgumentHelp("Hosts at once.", valueName: "n")) var parallel: Int = 8
+    @Flag(name: .long, help: "Only the files under /etc/ssl: no data-directory links, config or reload (a standby before its pg_basebackup).") var filesOnly = false
+    @Flag(name: .long, help: "Send the CA's fingerprint to every host, not only to those ca never installed (a host whose trust bundle was lost).") var pin = false
+    @Option(name: .long, help: ArgumentHelp("The ssh command (env CA_SSH; default 'ssh'), e.g. 'ssh -F ~/.ssh/fleet'.", valueName: "command")) var ssh: String?
+    @Option(name: .long, help: ArgumentHelp("ca on the hosts (env CA_REMOTE_CA; default 'ca'), e.g. '/usr/local/bin/ca' or 'sudo -n ca'.", valueName: "command")) var remoteCa: String?
+    @Option(name: .long, help: ArgumentHelp("Seconds for each host's whole deployment.", valueName: "seconds")) var timeout: Int = 300
+    @Option(name: .long, help: ArgumentHelp("Seconds ssh waits for a connection.", valueName: "seconds")) var connectTimeout: Int = 10
+    @OptionGroup var passphrase: PassphraseOptions
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        guard all || !hosts.isEmpty else { throw CAError.invalid("no host to deploy", fix: "Name the hosts, or give --all.") }
+        if all && !hosts.isEmpty { throw CAError.invalid("--all and host names contradict each other", fix: "Give one of them.") }
+        if force && !all { throw CAError.invalid("--force goes with --all (named hosts are always deployed)") }
+        guard (1...64).contains(parallel) else { throw CAError.invalid("invalid --parallel \(parallel): give 1 to 64") }
+        guard (1...3600).contains(timeout) else { throw CAError.invalid("invalid --timeout \(timeout): give 1 to 3600 seconds") }
+        guard (1...120).contains(connectTimeout) else { throw CAError.invalid("invalid --connect-timeout \(connectTimeout): give 1 to 120 seconds") }
+        let names = try hosts.map { try HostName($0).value }
+        let environment = ProcessInfo.processInfo.environment
+        let transport = try SSHTransport(ssh: ssh ?? environment["CA_SSH"] ?? "ssh", remoteCA: remoteCa ?? environment["CA_REMOTE_CA"] ?? "ca",
+                                         connectTimeout: connectTimeout, timeout: TimeInterval(timeout))
+        let session = try Session(global: global, passphrase: passphrase)
+        var seen = Set<String>()
+        let targets = all ? try session.store.hosts() : try names.filter { seen.insert($0).inserted }.map { try session.store.host(named: $0) }
+        guard !targets.isEmpty else { throw CAError.invalid("the CA has no hosts to deploy", fix: "Add one with 'ca host add'.") }
+
+        let now = Date()
+        let prepared = try Deployer.prepare(targets, store: session.store, vault: session.vault, now: now,
+                                            dryRun: dryRun, skipCurrent: all && !force, pinAll: pin)
+        var results: [Deployer.Result] = []
+        var work: [Deployer.Target] = []
+        for item in prepared {
+            switch item {
+            case .target(let target): work.append(target)
+            case .upToDate(let host, let since): results.append(.upToDate(host, since: since))
+            }
+        }
+        let width = targets.map(\.name.value.utf8.count).max() ?? 0
+        let progress = Progress(total: work.count, enabled: !global.json && isatty(STDERR_FILENO) == 1)
+        if !global.json { for result in results { line(result, width: width, since: prepared) } }
+        let byHost = Dictionary(uniqueKeysWithValues: work.map { ($0.host.name.value, $0) })
+        let finished = Deployer.run(work, transport: transport, options: Deployer.Options(dryRun: dryRun, link: !filesOnly, parallel: parallel),
+                                    started: { progress.start($0.host.name.value) }) { result in
+            progress.finish(result.host)
+            if !dryRun, let target = byHost[result.host] { record(result, target: target, store: session.store) }
+            if !global.json { progress.clear(); line(result, width: width, since: prepared); progress.draw() }
+        }
+        progress.clear()
+        // Report in the order the hosts were given (or stored), whatever order they finished in.
+        let order = Dictionary(uniqueKeysWithValues: targets.enumerated().map { ($1.name.value, $0) })
+        results = (results + finished).sorted { order[$0.host, default: 0] < order[$1.host, default: 0] }
+        let failed = results.filter { !$0.succeeded }
+        if global.json {
+            try Output.json(results)
+        } else {
+            summary(results, failed: failed, store: session.store)
+        }
+        if !failed.isEmpty { throw ExitCode(1) }
+    }
+
+    /// The deployment is recorded only now, after the remote said it succeeded; a failure is in the audit log.
+    private func record(_ result: Deployer.Result, target: Deployer.Target, store: CAStore) {
+        do {
+            try store.write {
+                if result.succeeded {
+                    var deployment = target.deployment
+                    deployment.at = Date()
+                    try store.recordDeployment(deployment)
+                    try store.record("deploy", subject: result.host,
+                                     detail: "\(result.result.rawValue); server \(deployment.serverSerial ?? "-"), client \(deployment.clientSerial ?? "-"), \(deployment.trustKeyIDs.count) trusted root(s); ca \(result.remoteVersion ?? "?") there", at: deployment.at)
+                } else {
+                    try store.record("deploy failed", subject: result.host, detail: "\(result.stage?.rawValue ?? "?"): \(result.error ?? "")", at: Date())
+                }
+            }
+        } catch {
+            Terminal.warning("'\(result.host)' was deployed but the database could not record it (\(error.localizedDescription)); rerun deploy for it")
+        }
+    }
+
+    private func line(_ result: Deployer.Result, width: Int, since prepared: [Deployer.Prepared]) {
+        let word = result.result.rawValue.uppercased()
+        let host = result.host + String(repeating: " ", count: max(0, width - result.host.utf8.count))
+        var detail: String
+        switch result.result {
+        case .failed:
+            detail = "[\(result.stage?.rawValue ?? "?")] \(result.error ?? "")"
+        case .upToDate:
+            let at = prepared.compactMap { item -> Date? in
+                if case .upToDate(let host, let since) = item, host.name.value == result.host { return since.at }
+                return nil
+            }.first
+            detail = "nothing new since its deployment\(at.map { " at \($0.iso8601)" } ?? ""); not contacted (--force to)"
+        default:
+            let counts = ["created", "updated", "replaced-symlink", "backed-up", "unchanged"].compactMap { key in result.counts?[key].map { "\($0) \(key)" } }
+            detail = counts.joined(separator: ", ")
+            if let reload = result.notes?.first(where: { $0.hasPrefix("reloaded") || $0.hasPrefix("PostgreSQL is not running") || $0.hasPrefix("did not reload") }) {
+                detail += "; " + (reload.hasPrefix("reloaded") ? String(reload.prefix { $0 != ";" }) : reload)
+            }
+            if !dryRun { detail += "; server \(result.serverSerial?.prefix(12) ?? "-"), client \(result.clientSerial?.prefix(12) ?? "-")" }
+            detail += String(format: " (%.1f s)", result.seconds)
+        }
+        print("\(word.padding(toLength: 12, withPad: " ", startingAt: 0))\(host)  \(Terminal.oneLine(detail))")
+        if dryRun, let changes = result.changes {
+            for change in changes { print("    would \(change.outcome): \(Terminal.oneLine(change.path))") }
+        }
+    }
+
+    private func summary(_ results: [Deployer.Result], failed: [Deployer.Result], store: CAStore) {
+        var tally: [String: Int] = [:]
+        for result in results { tally[result.result.rawValue, default: 0] += 1 }
+        let counts = Deployer.Result.Kind.allOrdered.compactMap { kind in tally[kind.rawValue].map { "\($0) \(kind.rawValue)" } }.joined(separator: ", ")
+        if dryRun {
+            print("Dry run over \(results.count) host(s): \(counts). Nothing was written here or there.")
+        } else if failed.isEmpty {
+            print("Every host has its material (\(results.count): \(counts)).")
+        } else {
+            print("\(failed.count) of \(results.count) host(s) left: \(failed.map(\.host).joined(separator: ", ")) (\(counts)). Fix what each says and rerun 'ca deploy \(all ? "--all" : failed.map(\.host).joined(separator: " "))': it does only what is left.")
+        }
+        if !dryRun, let rotation = try? store.openRotation(), let status = try? Rotation(store: store, vault: KeyVault { nil }).status() {
+            let waiting = status.hosts.filter { $0.next != nil && $0.blocking }
+            print(waiting.isEmpty ? "Rotation (\(rotation.stage.rawValue)): every host has what this stage needs; see 'ca rotate status' for the next step."
+                  : "Rotation (\(rotation.stage.rawValue)): \(waiting.count) host(s) still need this stage: \(waiting.map(\.host).joined(separator: ", ")).")
+        }
+    }
+
+    /// One line on standard error, redrawn, while hosts run (a terminal only).
+    final class Progress {
+        let total: Int
+        let enabled: Bool
+        var done = 0
+        var running: [String] = []
+        init(total: Int, enabled: Bool) { self.total = total; self.enabled = enabled }
+        func start(_ host: String) { running.append(host); draw() }
+        func finish(_ host: String) { running.removeAll { $0 == host }; done += 1 }
+        func draw() {
+            guard enabled, done < total else { return }
+            let names = running.prefix(3).joined(separator: ", ") + (running.count > 3 ? " …" : "")
+            FileHandle.standardError.write(Data("\r\u{1B}[Kdeploy: \(done)/\(total) done, running: \(names)".utf8))
+        }
+        func clear() { if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) } }
+    }
+}
+
+extension Deployer.Result.Kind {
+    static let allOrdered: [Self] = [.deployed, .unchanged, .upToDate, .wouldChange, .noChange, .failed]
+}
