@@ -53,7 +53,7 @@ struct DeployCommand: ParsableCommand {
 
         let now = Date()
         let prepared = try Deployer.prepare(targets, store: session.store, vault: session.vault, now: now,
-                                            dryRun: dryRun, skipCurrent: all && !force, pinAll: pin)
+                                            dryRun: dryRun, skipCurrent: all && !force, pinAll: pin, filesOnly: filesOnly)
         var results: [Deployer.Result] = []
         var work: [Deployer.Target] = []
         for item in prepared {
@@ -126,9 +126,9 @@ struct DeployCommand: ParsableCommand {
             if !dryRun { detail += "; server \(result.serverSerial?.prefix(12) ?? "-"), client \(result.clientSerial?.prefix(12) ?? "-")" }
             detail += String(format: " (%.1f s)", result.seconds)
         }
-        print("\(word.padding(toLength: 12, withPad: " ", startingAt: 0))\(host)  \(Terminal.oneLine(detail))")
+        print("\(word.padding(toLength: 14, withPad: " ", startingAt: 0))\(host)  \(Terminal.oneLine(detail))")
         if dryRun, let changes = result.changes {
-            for change in changes { print("    would \(change.outcome): \(Terminal.oneLine(change.path))") }
+            for change in changes { print("    would be \(change.outcome): \(Terminal.oneLine(change.path))") }
         }
     }
 

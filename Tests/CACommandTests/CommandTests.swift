@@ -76,6 +76,15 @@ import Testing
         (["probe", "db1.example.com", "--address", "bad/addr"], "'bad/addr'"),
         (["probe", "db1.example.com", "--timeout", "0"], "--timeout 0"),
         (["probe", "ghost.example.com"], "'ghost.example.com'"),
+        (["deploy"], "no host to deploy"),
+        (["deploy", "db1.example.com", "--all"], "--all"),
+        (["deploy", "db1.example.com", "--force"], "--force"),
+        (["deploy", "--all", "--parallel", "0"], "--parallel 0"),
+        (["deploy", "--all", "--timeout", "0"], "--timeout 0"),
+        (["deploy", "ghost.example.com"], "'ghost.example.com'"),
+        (["deploy", "bad/name"], "'bad/name'"),
+        (["deploy", "db1.example.com", "--ssh", "/nonexistent/ssh"], "'/nonexistent/ssh'"),
+        (["deploy", "db1.example.com", "--remote-ca", " "], "--remote-ca"),
     ])
     func badInputIsOneLineAndChangesNothing(_ arguments: [String], _ quoted: String) throws {
         let seed = try Seeded(); let (db, pw) = (seed.db, seed.pw)

@@ -96,7 +96,7 @@ public enum Deployer {
     /// installed gets the active CA's fingerprint (its first install has no trust to check against);
     /// later ones rely on the trust the host has, unless `pinAll`.
     public static func prepare(_ hosts: [PostgresHost], store: CAStore, vault: KeyVault, now: Date,
-                               dryRun: Bool, skipCurrent: Bool, pinAll: Bool) throws -> [Prepared] {
+                               dryRun: Bool, skipCurrent: Bool, pinAll: Bool, filesOnly: Bool = false) throws -> [Prepared] {
         try vault.unlock(try store.trustedAuthorities())
         let body = { () throws -> [Prepared] in
             let confirmed = try store.lastConfirmedDeployments()
@@ -106,7 +106,9 @@ public enum Deployer {
             return try hosts.map { host in
                 let name = host.name.value
                 let material = try HostMaterial.assemble(hostName: name, store: store, vault: vault, now: now)
-                let deployment = try material.deployment(via: .deploy, at: now)
+                var deployment = try material.deployment(via: .deploy, at: now)
+                // Files without links or config are not the whole of it: a later full deploy must not skip the host.
+                if filesOnly { deployment.materialDigest = deployment.materialDigest.map { $0 + Self.filesOnlySuffix } }
                 if skipCurrent, let last = confirmed[name], last.materialDigest == deployment.materialDigest,
                    probes[name].map({ $0.result == "OK" || $0.at < last.at }) ?? true {
                     return .upToDate(host, since: last)
@@ -118,6 +120,9 @@ public enum Deployer {
         }
         return dryRun ? try store.discarding(body) : try store.write(body)
     }
+
+    /// Marks the digest of a `--files-only` deployment.
+    public static let filesOnlySuffix = "/files-only"
 
     /// Runs every target, at most `options.parallel` at once, standbys first: a primary starts only
     /// once every standby of this run has finished (its new trust or certificates are in place before

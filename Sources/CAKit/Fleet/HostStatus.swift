@@ -44,6 +44,8 @@ public struct HostStatus: Sendable, Encodable {
                 let digest = try HostMaterial.currentDigest(hostName: name, store: store, context: context)
                 if digest != nil && done.materialDigest == digest {
                     next = last?.via == .export && last!.at > done.at ? "nothing (a bundle was exported since; not confirmed installed)" : nil
+                } else if let recorded = done.materialDigest, recorded == (digest ?? "") + Deployer.filesOnlySuffix {
+                    next = "deploy: links and config (the last deploy was --files-only)"
                 } else if done.serverSerial != server || done.clientSerial != client {
                     next = "deploy: its renewed certificates (server \(server!.prefix(12)), client \(client!.prefix(12)))"
                 } else if done.trustKeyIDs.sorted() != context.trustKeyIDs.sorted() {
