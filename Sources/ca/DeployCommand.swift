@@ -30,7 +30,7 @@ struct DeployCommand: ParsableCommand {
     @Flag(name: .long, help: "Send the CA's fingerprint to every host, not only to those ca never installed (a host whose trust bundle was lost).") var pin = false
     @Option(name: .long, help: ArgumentHelp("The ssh command (env CA_SSH; default 'ssh'), e.g. 'ssh -F ~/.ssh/fleet'.", valueName: "command")) var ssh: String?
     @Option(name: .long, help: ArgumentHelp("ca on the hosts (env CA_REMOTE_CA; default 'ca'), e.g. '/usr/local/bin/ca' or 'sudo -n ca'.", valueName: "command")) var remoteCa: String?
-    @Option(name: .long, help: ArgumentHelp("Seconds for each host's whole deployment.", valueName: "seconds")) var timeout: Int = 300
+    @Option(name: .long, help: ArgumentHelp("Seconds for each ssh command on a host (its version check, its install).", valueName: "seconds")) var timeout: Int = 300
     @Option(name: .long, help: ArgumentHelp("Seconds ssh waits for a connection.", valueName: "seconds")) var connectTimeout: Int = 10
     @OptionGroup var passphrase: PassphraseOptions
     @OptionGroup var global: GlobalOptions

@@ -18,9 +18,11 @@ struct ProbeCommand: ParsableCommand {
     @Flag(name: .long, help: "Probe every host.") var all = false
     @Option(name: .long, help: ArgumentHelp("Connect here instead of the host's first address (one host only).", valueName: "address")) var address: String?
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for the connection and each read.", valueName: "seconds")) var timeout: Int = 5
+    @Option(name: .long, help: ArgumentHelp("Hosts probed at once.", valueName: "n")) var parallel: Int = 16
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
+        guard (1...256).contains(parallel) else { throw CAError.invalid("invalid --parallel \(parallel): give 1 to 256") }
         guard (1...120).contains(timeout) else { throw CAError.invalid("invalid --timeout \(timeout): give 1 to 120 seconds") }
         guard all || !hosts.isEmpty else { throw CAError.invalid("no host to probe", fix: "Name the hosts, or give --all.") }
         if all && !hosts.isEmpty { throw CAError.invalid("--all and host names contradict each other", fix: "Give one of them.") }
@@ -31,11 +33,11 @@ struct ProbeCommand: ParsableCommand {
         let trust = try store.trustedAuthorities().map { try $0.certificate() }
         let prober = Probe(timeout: TimeInterval(timeout))
         let now = Date()
-        var results: [Probe.Result] = []
-        for host in targets {
-            let expected = try store.certificates(CertificateFilter(hostName: host.name.value, kind: .server, status: .active)).last
-            results.append(prober.probe(host, address: address, expected: expected, trust: trust, now: now))
+        let jobs = try targets.map { host in
+            (host, try store.certificates(CertificateFilter(hostName: host.name.value, kind: .server, status: .active)).last)
         }
+        // Hosts at once: an unreachable one costs its timeout, not everyone's.
+        let results = Parallel.map(jobs, limit: parallel) { job in prober.probe(job.0, address: address, expected: job.1, trust: trust, now: now) }
         // The last probe of each host, for status (and deploy --all, which redeploys a host whose probe failed).
         // Not with --address: that probes a place, not the host as the inventory knows it.
         if address == nil {

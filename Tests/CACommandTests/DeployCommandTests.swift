@@ -83,6 +83,12 @@ struct DeployCommandTests {
         }
     }
 
+    /// A string field of a JSON row, "" when absent (bound outside #expect, whose expansion mangles `as? String ??`).
+    static func text(_ row: [String: Any]?, _ key: String) -> String {
+        guard let value = row?[key] as? String else { return "" }
+        return value
+    }
+
     @Test func deployRecordsOnlyWhatTheRemoteReportedAndRerunsOnlyWhatIsLeft() throws {
         let s = try Setup()
         let (db1, db2, down) = (s.names[0], s.names[1], s.names[2])
@@ -96,7 +102,8 @@ struct DeployCommandTests {
         let first = try s.deploy(["--all"], expect: 1)
         #expect(first[db1]?["result"] as? String == "deployed" && first[db2]?["result"] as? String == "deployed", "\(first)")
         #expect(first[down]?["result"] as? String == "failed" && first[down]?["stage"] as? String == "connect")
-        #expect((first[down]?["error"] as? String ?? "").contains("Connection refused"), "the remote's own words: \(first[down] ?? [:])")
+        let downError = Self.text(first[down], "error")
+        #expect(downError.contains("Connection refused"), "the remote's own words: \(downError)")
         #expect(first[db1]?["server_serial"] as? String != nil && (first[db1]?["trust_key_ids"] as? [String])?.count == 1)
 
         // Nothing secret on ssh's command line; batch mode, no terminal; the CA pinned on a first install only.
@@ -151,12 +158,15 @@ struct DeployCommandTests {
         let s = try Setup()
         let db2 = s.names[1]
         let missing = try s.deploy([db2], expect: 1, environment: ["CA_REMOTE_CA": "/nonexistent/bin/ca"])
-        #expect(missing[db2]?["stage"] as? String == "version" && (missing[db2]?["error"] as? String ?? "").contains("ca is not installed there"), "\(missing)")
+        let missingError = Self.text(missing[db2], "error")
+        #expect(Self.text(missing[db2], "stage") == "version" && missingError.contains("ca is not installed there"), "\(missingError)")
         let oldCA = try s.scratch.write("old-ca", "#!/bin/sh\necho 0.1.0\n", mode: 0o755)
         let old = try s.deploy([db2], expect: 1, environment: ["CA_REMOTE_CA": oldCA])
-        #expect((old[db2]?["error"] as? String ?? "").contains("ca there is 0.1.0; deploy needs \(CAVersion.minimumRemote) or later"), "\(old)")
+        let oldError = Self.text(old[db2], "error")
+        #expect(oldError.contains("ca there is 0.1.0; deploy needs \(CAVersion.minimumRemote) or later"), "\(oldError)")
         let notCA = try s.scratch.write("not-ca", "#!/bin/sh\necho hello\n", mode: 0o755)
-        #expect((try s.deploy([db2], expect: 1, environment: ["CA_REMOTE_CA": notCA])[db2]?["error"] as? String ?? "").contains("not a version"))
+        let notCAError = Self.text(try s.deploy([db2], expect: 1, environment: ["CA_REMOTE_CA": notCA])[db2], "error")
+        #expect(notCAError.contains("not a version"), "\(notCAError)")
         // The remote's error line, with its escape sequences made harmless.
         let failing = try s.scratch.write("failing-ca", """
             #!/bin/sh
@@ -167,7 +177,7 @@ struct DeployCommandTests {
 
             """, mode: 0o755)
         let failed = try s.deploy([db2], expect: 1, environment: ["CA_REMOTE_CA": failing])
-        let message = failed[db2]?["error"] as? String ?? ""
+        let message = Self.text(failed[db2], "error")
         #expect(failed[db2]?["stage"] as? String == "install" && message.contains("cannot install: ?[31mdisk full") && !message.contains("\u{1B}"), "\(message)")
         #expect(!FileManager.default.fileExists(atPath: s.scratch.file("hosts/\(db2)/etc/ssl")))
         let status = try #require(try JSONSerialization.jsonObject(with: Data(try s.ca(["status", "--json"]).stdout.utf8)) as? [String: Any])

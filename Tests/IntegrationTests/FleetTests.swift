@@ -389,7 +389,8 @@ struct FleetTests {
         let partial = try f.deploy(["--all"], expect: 1)
         #expect(f.results(partial) == [names[0]: "deployed", names[1]: "deployed", names[2]: "failed"], "\(partial)")
         let down = try #require(partial.first { $0["host"] as? String == names[2] })
-        #expect(down["stage"] as? String == "connect" && (down["error"] as? String ?? "").contains("Connection refused"), "\(down)")
+        let downError = down["error"] as? String
+        #expect(down["stage"] as? String == "connect" && downError?.contains("Connection refused") == true, "\(down)")
         let text = try f.ca(["deploy", "--all", "--passphrase-file", f.pw], expect: 1)
         #expect(text.stdout.contains("FAILED") && text.stdout.contains(names[2]) && text.stdout.contains("1 of 3 host(s) left"), "\(text.stdout)")
         let refused = try f.ca(["rotate", "finish"], expect: 64)
