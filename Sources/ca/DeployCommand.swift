@@ -160,7 +160,7 @@ struct DeployCommand: ParsableCommand {
         func start(_ host: String) { running.append(host); draw() }
         func finish(_ host: String) { running.removeAll { $0 == host }; done += 1 }
         func draw() {
-            guard enabled, done < total else { return }
+            guard enabled, done < total, !running.isEmpty else { return }
             let names = running.prefix(3).joined(separator: ", ") + (running.count > 3 ? " …" : "")
             FileHandle.standardError.write(Data("\r\u{1B}[Kdeploy: \(done)/\(total) done, running: \(names)".utf8))
         }

@@ -39,6 +39,10 @@ import Testing
         let argv = transport.arguments(destination: "db2.example.com", remote: ["install", "--bundle", "-"])
         #expect(argv.first?.hasSuffix("/ssh") == true)
         #expect(Array(argv.dropFirst()) == ["-F", "/tmp/x", "-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=7", "--", "db2.example.com", "sudo -n ca install --bundle -"])
+        let home = ProcessInfo.processInfo.environment["HOME"] ?? ""
+        if !home.isEmpty {
+            #expect(try SSHTransport(ssh: "ssh -F ~/.ssh/fleet", remoteCA: "ca").ssh.last == home + "/.ssh/fleet")
+        }
         #expect(throws: CAError.self) { try SSHTransport(ssh: "   ", remoteCA: "ca") }
         #expect(throws: CAError.self) { try SSHTransport(ssh: "ssh", remoteCA: "ca\u{1B}[2J") }
         #expect(SSHTransport.environment["CA_PASSPHRASE"] == nil && SSHTransport.environment["CA_BUNDLE_PASSPHRASE"] == nil)

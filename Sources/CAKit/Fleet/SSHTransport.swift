@@ -25,7 +25,10 @@ public struct SSHTransport: Sendable {
     /// Words split on blanks, as a person types them; no quotes, no shell, nothing that could not be
     /// one word of a command line.
     static func words(_ text: String, what: String) throws -> [String] {
+        // A leading ~/ is the operator's home, as a shell would have it (no shell runs here).
+        let home = ProcessInfo.processInfo.environment["HOME"] ?? ""
         let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            .map { $0.hasPrefix("~/") && !home.isEmpty ? home + $0.dropFirst() : $0 }
         guard !words.isEmpty else { throw CAError.invalid("\(what) is empty", fix: "Give a command, e.g. 'ssh' or 'ssh -F ~/.ssh/fleet_config'.") }
         for word in words where word.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
             throw CAError.invalid("\(what) '\(word.quotedForErrorLine)' holds a control character")
