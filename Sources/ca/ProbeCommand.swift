@@ -10,7 +10,7 @@ struct ProbeCommand: ParsableCommand {
             For each host: TCP to its first address (else its name) and port, PostgreSQL's SSLRequest, TLS with the \
             host name as SNI; the served chain is verified against the CA's trust bundle for the host name \
             (verify-full) and compared with the inventory's active server certificate. One line per host: OK, \
-            DRIFT (serves another certificate than the inventory's), UNTRUSTED, EXPIRING (within 14 days) or \
+            DRIFT (serves another certificate than the inventory's), UNTRUSTED (does not verify for the host name, or the CA revoked it), EXPIRING (within 14 days) or \
             UNREACHABLE. In process, no psql or openssl. Exits 1 unless every host is OK. Records each host's result for 'ca status'.
             """)
 
@@ -37,7 +37,10 @@ struct ProbeCommand: ParsableCommand {
             (host, try store.certificates(CertificateFilter(hostName: host.name.value, kind: .server, status: .active)).last)
         }
         // Hosts at once: an unreachable one costs its timeout, not everyone's.
-        let results = Parallel.map(jobs, limit: parallel) { job in prober.probe(job.0, address: address, expected: job.1, trust: trust, now: now) }
+        let revoked = Set(try store.trustedAuthorities().flatMap { try store.revocations(authorityID: $0.id).map(\.serial) })
+        let results = Parallel.map(jobs, limit: parallel) { job in
+            prober.probe(job.0, address: address, expected: job.1, trust: trust, revoked: revoked, now: now)
+        }
         // The last probe of each host, for status (and deploy --all, which redeploys a host whose probe failed).
         // Not with --address: that probes a place, not the host as the inventory knows it.
         if address == nil {

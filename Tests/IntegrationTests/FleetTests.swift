@@ -353,13 +353,17 @@ struct FleetTests {
         #expect(LocalCluster.wait(timeout: 10) { ((try? f.probe([names[1]], expect: 1)) ?? [:])[names[1]] == "DRIFT" }, "the hand-made link was not seen as DRIFT")
         let status = try f.ca(["status"]).stdout
         #expect(status.contains("\(names[1]) (standby): deployed") && status.contains("probe DRIFT"), "\(status)")
+        // Revoked, the same certificate is not drift any more but untrusted.
+        try f.ca(["revoke", otherSerial, "--reason", "keyCompromise", "--passphrase-file", f.pw])
+        let revokedProbe = try f.ca(["probe", names[1]], expect: 1).stdout
+        #expect(revokedProbe.contains("UNTRUSTED") && revokedProbe.contains("revoked"), "\(revokedProbe)")
         let fixed = try f.deploy([names[1]])
         #expect(f.results(fixed) == [names[1]: "deployed"], "\(fixed)")
         #expect(LocalCluster.wait(timeout: 10) { ((try? f.probe([names[1]])) ?? [:])[names[1]] == "OK" })
         #expect(try f.probe(["--all"]).values.allSatisfy { $0 == "OK" })
         try f.rowArrives("after-drift")
-        f.step("2: probe OK, DRIFT after a hand-made link on db2, OK after deploy db2")
-        f.proved.append("probe OK, DRIFT after server.crt was pointed by hand at another certificate, OK after deploy")
+        f.step("2: probe OK, DRIFT after a hand-made link on db2, UNTRUSTED once that certificate is revoked, OK after deploy db2")
+        f.proved.append("probe OK, DRIFT after server.crt was pointed by hand at another certificate, UNTRUSTED once it is revoked, OK after deploy")
 
         // 3. A full CA rotation, each stage followed by deploy --all, rows arriving throughout.
         func stage(_ command: [String], _ label: String) throws {

@@ -34,7 +34,10 @@ public struct Probe: Sendable {
     public init(timeout: TimeInterval = 5) { self.timeout = timeout }
 
     /// Probes `host` at `address` (default: its first IP, else its name) and judges what it serves.
-    public func probe(_ host: PostgresHost, address override: String? = nil, expected: CertificateRecord?, trust: [Certificate], now: Date = Date()) -> Result {
+    /// `revoked`: the serials the CA's CRLs list; a served one is UNTRUSTED (PostgreSQL's clients with
+    /// sslcrl would refuse it, and it must not pass as OK or as mere drift).
+    public func probe(_ host: PostgresHost, address override: String? = nil, expected: CertificateRecord?, trust: [Certificate],
+                      revoked: Set<SerialNumber> = [], now: Date = Date()) -> Result {
         let address = override ?? host.ipAddresses.first?.description ?? host.name.value
         func result(_ verdict: Verdict, _ reason: String, served: Certificate? = nil, tls: String? = nil) -> Result {
             Result(host: host.name.value, address: address, port: host.port, verdict: verdict, reason: reason,
@@ -54,6 +57,10 @@ public struct Probe: Sendable {
         let tls = "\(served.protocolVersion) \(served.cipher)"
         if let why = ChainVerifier.failure(of: leaf, trusted: trust, purpose: .server, hostName: host.name.value, at: now) {
             return result(.untrusted, "does not verify as \(host.name) against the CA's trust bundle: \(why)", served: leaf, tls: tls)
+        }
+        if revoked.contains(leaf.serial) {
+            return result(.untrusted, "serves \(leaf.serial.hex), which the CA has revoked: install the host's current certificate and reload",
+                          served: leaf, tls: tls)
         }
         guard let expected else { return result(.drift, "serves \(leaf.serial.hex), but the inventory has no active server certificate for it", served: leaf, tls: tls) }
         if leaf.serial != expected.serial {
