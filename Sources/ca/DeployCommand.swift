@@ -64,13 +64,13 @@ struct DeployCommand: ParsableCommand {
         }
         let width = targets.map(\.name.value.utf8.count).max() ?? 0
         let progress = Progress(total: work.count, enabled: !global.json && isatty(STDERR_FILENO) == 1)
-        if !global.json { for result in results { line(result, width: width, since: prepared) } }
+        if !global.json { for result in results { line(result, width: width) } }
         let byHost = Dictionary(uniqueKeysWithValues: work.map { ($0.host.name.value, $0) })
         let finished = Deployer.run(work, transport: transport, options: Deployer.Options(dryRun: dryRun, link: !filesOnly, parallel: parallel),
                                     started: { progress.start($0.host.name.value) }) { result in
             progress.finish(result.host)
             if !dryRun, let target = byHost[result.host] { record(result, target: target, store: session.store) }
-            if !global.json { progress.clear(); line(result, width: width, since: prepared); progress.draw() }
+            if !global.json { progress.clear(); line(result, width: width); progress.draw() }
         }
         progress.clear()
         // Report in the order the hosts were given (or stored), whatever order they finished in.
@@ -100,11 +100,13 @@ struct DeployCommand: ParsableCommand {
                 }
             }
         } catch {
-            Terminal.warning("'\(result.host)' was deployed but the database could not record it (\(error.localizedDescription)); rerun deploy for it")
+            Terminal.warning(result.succeeded
+                ? "'\(result.host)' was deployed but the database could not record it (\(error.localizedDescription)); rerun deploy for it"
+                : "the failure of '\(result.host)' could not be written to the audit log (\(error.localizedDescription))")
         }
     }
 
-    private func line(_ result: Deployer.Result, width: Int, since prepared: [Deployer.Prepared]) {
+    private func line(_ result: Deployer.Result, width: Int) {
         let word = result.result.rawValue.uppercased()
         let host = result.host + String(repeating: " ", count: max(0, width - result.host.utf8.count))
         var detail: String
@@ -112,11 +114,7 @@ struct DeployCommand: ParsableCommand {
         case .failed:
             detail = "[\(result.stage?.rawValue ?? "?")] \(result.error ?? "")"
         case .upToDate:
-            let at = prepared.compactMap { item -> Date? in
-                if case .upToDate(let host, let since) = item, host.name.value == result.host { return since.at }
-                return nil
-            }.first
-            detail = "nothing new since its deployment\(at.map { " at \($0.iso8601)" } ?? ""); not contacted (--force to)"
+            detail = "nothing new since its deployment\(result.deployedAt.map { " at \($0.iso8601)" } ?? ""); not contacted (--force to)"
         default:
             let counts = ["created", "updated", "replaced-symlink", "backed-up", "unchanged"].compactMap { key in result.counts?[key].map { "\($0) \(key)" } }
             detail = counts.joined(separator: ", ")

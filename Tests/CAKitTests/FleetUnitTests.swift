@@ -39,7 +39,8 @@ import Testing
         let argv = transport.arguments(destination: "db2.example.com", remote: ["install", "--bundle", "-"])
         #expect(argv.first?.hasSuffix("/ssh") == true)
         #expect(Array(argv.dropFirst()) == ["-F", "/tmp/x", "-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=7", "--", "db2.example.com", "sudo -n ca install --bundle -"])
-        let home = ProcessInfo.processInfo.environment["HOME"] ?? ""
+        let accounts = SystemAccounts()
+        let home = accounts.user(accounts.userName(getuid()))?.home ?? ""
         if !home.isEmpty {
             #expect(try SSHTransport(ssh: "ssh -F ~/.ssh/fleet", remoteCA: "ca").ssh.last == home + "/.ssh/fleet")
         }

@@ -56,18 +56,18 @@ public enum Deployer {
         public var clientSerial: String?
         public var trustKeyIds: [String]?
         public var seconds: Double
+        /// For an up-to-date host: when it got what it has.
+        public var deployedAt: Date?
 
         public var succeeded: Bool { result != .failed }
 
         public static func upToDate(_ host: PostgresHost, since: Deployment) -> Result {
-            Result(host: host.name.value, role: host.role.rawValue, result: .upToDate, seconds: 0)
-                .with { $0.serverSerial = since.serverSerial; $0.clientSerial = since.clientSerial; $0.trustKeyIds = since.trustKeyIDs }
-        }
-
-        func with(_ change: (inout Result) -> Void) -> Result {
-            var copy = self
-            change(&copy)
-            return copy
+            var result = Result(host: host.name.value, role: host.role.rawValue, result: .upToDate, seconds: 0)
+            result.serverSerial = since.serverSerial
+            result.clientSerial = since.clientSerial
+            result.trustKeyIds = since.trustKeyIDs
+            result.deployedAt = since.at
+            return result
         }
     }
 
@@ -130,27 +130,12 @@ public enum Deployer {
     /// calling thread, `finished` once per host as it completes, so the caller can record it then.
     public static func run(_ targets: [Target], transport: SSHTransport, options: Options,
                            started: (Target) -> Void = { _ in }, finished: (Result) -> Void) -> [Result] {
-        let phases = [targets.filter { $0.host.role == .standby }, targets.filter { $0.host.role != .standby }]
-        let inbox = Inbox()
         var results: [Result] = []
-        for phase in phases {
-            var queue = phase[...]
-            var running = 0
-            while !queue.isEmpty || running > 0 {
-                while running < max(1, options.parallel), let target = queue.popFirst() {
-                    running += 1
-                    started(target)
-                    let thread = Thread {
-                        inbox.post(deploy(target, transport: transport, options: options))
-                    }
-                    thread.stackSize = 1 << 20
-                    thread.start()
-                }
-                let result = inbox.take()
-                running -= 1
+        for phase in [targets.filter { $0.host.role == .standby }, targets.filter { $0.host.role != .standby }] {
+            Parallel.run(phase, limit: options.parallel, started: started, finished: { _, result in
                 finished(result)
                 results.append(result)
-            }
+            }) { target in deploy(target, transport: transport, options: options) }
         }
         return results
     }
@@ -241,25 +226,5 @@ public enum Deployer {
             if scalar.value < 0x20 || scalar.value == 0x7F || (0x80...0x9F).contains(scalar.value) { out += "?" } else { out.unicodeScalars.append(scalar) }
         }
         return out
-    }
-
-    /// Results handed from the worker threads to the calling one.
-    final class Inbox: @unchecked Sendable {
-        private let lock = NSCondition()
-        private var items: [Result] = []
-
-        func post(_ result: Result) {
-            lock.lock()
-            items.append(result)
-            lock.signal()
-            lock.unlock()
-        }
-
-        func take() -> Result {
-            lock.lock()
-            defer { lock.unlock() }
-            while items.isEmpty { lock.wait() }
-            return items.removeFirst()
-        }
     }
 }

@@ -43,7 +43,8 @@ public struct HostStatus: Sendable, Encodable {
             } else if let done = confirmed[name] {
                 let digest = try HostMaterial.currentDigest(hostName: name, store: store, context: context)
                 if digest != nil && done.materialDigest == digest {
-                    next = last?.via == .export && last!.at > done.at ? "nothing (a bundle was exported since; not confirmed installed)" : nil
+                    let exportedSince = last.map { $0.via == .export && $0.at > done.at } ?? false
+                    next = exportedSince ? "nothing (a bundle was exported since; not confirmed installed)" : nil
                 } else if let recorded = done.materialDigest, recorded == (digest ?? "") + Deployer.filesOnlySuffix {
                     next = "deploy: links and config (the last deploy was --files-only)"
                 } else if done.serverSerial != server || done.clientSerial != client {

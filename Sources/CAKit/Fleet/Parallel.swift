@@ -1,55 +1,53 @@
 import Foundation
 
-/// `map` over threads, at most `limit` at once, results in the input's order: for work that waits on
-/// the network (probes), not on the CPU.
+/// Work that waits on the network (ssh, probes), on threads, at most `limit` at once. `started` and
+/// `finished` run on the calling thread, `finished` as each item completes, so a caller can record
+/// results (in its database, which is not shared across threads) as they come.
 public enum Parallel {
-    public static func map<T: Sendable, R: Sendable>(_ items: [T], limit: Int, _ body: @escaping @Sendable (T) -> R) -> [R] {
-        guard items.count > 1, limit > 1 else { return items.map(body) }
-        let box = Box<R>(count: items.count)
-        var next = 0
-        var running = 0
+    public static func run<T: Sendable, R: Sendable>(_ items: [T], limit: Int, started: (T) -> Void = { _ in },
+                                                     finished: (Int, R) -> Void, _ body: @escaping @Sendable (T) -> R) {
+        let inbox = Inbox<(Int, R)>()
+        var next = 0, running = 0
         while next < items.count || running > 0 {
-            while running < limit && next < items.count {
+            while running < max(1, limit) && next < items.count {
                 let index = next, item = items[next]
                 next += 1
                 running += 1
-                let thread = Thread { box.put(index, body(item)) }
+                started(item)
+                let thread = Thread { inbox.post((index, body(item))) }
                 thread.stackSize = 1 << 20
                 thread.start()
             }
-            box.waitForOne()
+            let (index, result) = inbox.take()
             running -= 1
+            finished(index, result)
         }
-        return box.results()
     }
 
-    final class Box<R>: @unchecked Sendable {
+    /// `map` in the input's order.
+    public static func map<T: Sendable, R: Sendable>(_ items: [T], limit: Int, _ body: @escaping @Sendable (T) -> R) -> [R] {
+        var slots = [R?](repeating: nil, count: items.count)
+        run(items, limit: limit, finished: { slots[$0] = $1 }, body)
+        return slots.map { $0! }
+    }
+
+    /// Results handed from the worker threads to the calling one.
+    final class Inbox<Item>: @unchecked Sendable {
         private let condition = NSCondition()
-        private var slots: [R?]
-        private var finished = 0
-        private var taken = 0
+        private var items: [Item] = []
 
-        init(count: Int) { slots = Array(repeating: nil, count: count) }
-
-        func put(_ index: Int, _ value: R) {
+        func post(_ item: Item) {
             condition.lock()
-            slots[index] = value
-            finished += 1
+            items.append(item)
             condition.signal()
             condition.unlock()
         }
 
-        func waitForOne() {
-            condition.lock()
-            while finished == taken { condition.wait() }
-            taken += 1
-            condition.unlock()
-        }
-
-        func results() -> [R] {
+        func take() -> Item {
             condition.lock()
             defer { condition.unlock() }
-            return slots.map { $0! }
+            while items.isEmpty { condition.wait() }
+            return items.removeFirst()
         }
     }
 }

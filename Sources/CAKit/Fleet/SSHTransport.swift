@@ -25,8 +25,9 @@ public struct SSHTransport: Sendable {
     /// Words split on blanks, as a person types them; no quotes, no shell, nothing that could not be
     /// one word of a command line.
     static func words(_ text: String, what: String) throws -> [String] {
-        // A leading ~/ is the operator's home, as a shell would have it (no shell runs here).
-        let home = ProcessInfo.processInfo.environment["HOME"] ?? ""
+        // A leading ~/ is the operator's home, from the password database as OpenSSH takes it (no shell runs here).
+        let accounts = SystemAccounts()
+        let home = accounts.user(accounts.userName(getuid()))?.home ?? ""
         let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
             .map { $0.hasPrefix("~/") && !home.isEmpty ? home + $0.dropFirst() : $0 }
         guard !words.isEmpty else { throw CAError.invalid("\(what) is empty", fix: "Give a command, e.g. 'ssh' or 'ssh -F ~/.ssh/fleet_config'.") }
@@ -52,10 +53,7 @@ public struct SSHTransport: Sendable {
     /// What ssh gets of our environment: the minimal one plus what OpenSSH itself uses (the agent,
     /// Kerberos), never a passphrase variable.
     public static var environment: [String: String] {
-        let ours = ProcessInfo.processInfo.environment
-        var extra: [String: String] = [:]
-        for name in ["HOME", "USER", "LOGNAME", "SSH_AUTH_SOCK", "KRB5CCNAME"] { extra[name] = ours[name] }
-        return ChildEnvironment.minimal(extra)
+        ChildEnvironment.minimal(passing: ["HOME", "USER", "LOGNAME", "SSH_AUTH_SOCK", "KRB5CCNAME"])
     }
 
     public func run(destination: String, remote: [String], input: [UInt8] = []) throws -> ChildProcess.Result {

@@ -38,11 +38,12 @@ public enum ProcessSecrets {
 public enum ChildEnvironment {
     public static let path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-    /// PATH, a locale and time zone if we have them, and `extra` (HOME, USER, …).
-    public static func minimal(_ extra: [String: String] = [:]) -> [String: String] {
+    /// PATH, a locale and time zone if we have them, the variables of ours named in `passing` (never a
+    /// passphrase variable), and `extra` (HOME, USER, …).
+    public static func minimal(_ extra: [String: String] = [:], passing: [String] = []) -> [String: String] {
         var out = ["PATH": path]
         let ours = ProcessInfo.processInfo.environment
-        for name in ["LANG", "LC_ALL", "LC_MESSAGES", "TZ"] {
+        for name in ["LANG", "LC_ALL", "LC_MESSAGES", "TZ"] + passing {
             if let value = ours[name], !ProcessSecrets.variables.contains(name) { out[name] = value }
         }
         out.merge(extra) { $1 }
