@@ -47,6 +47,18 @@ public final class Certificate: @unchecked Sendable {
     /// and keyUsage critical, SKI, AKI as key id only, EKU and SAN from typed values.
     public static func sign(_ template: CertificateTemplate, subjectKey: PrivateKey,
                             issuer: (certificate: Certificate, key: PrivateKey)?) throws -> Certificate {
+        try sign(template, subject: subjectKey.raw, isRSA: subjectKey.type.isRSA, issuer: issuer.map { ($0.certificate, $0.key) } ?? (nil, subjectKey))
+    }
+
+    /// Signs a leaf for a public key whose private half ca never holds (a host's, from its request).
+    public static func sign(_ template: CertificateTemplate, subjectPublicKey: PublicKey,
+                            issuer: (certificate: Certificate, key: PrivateKey)) throws -> Certificate {
+        guard let type = subjectPublicKey.type else { throw CryptoError.unsupportedKey(subjectPublicKey.algorithm) }
+        return try sign(template, subject: subjectPublicKey.raw, isRSA: type.isRSA, issuer: (issuer.certificate, issuer.key))
+    }
+
+    private static func sign(_ template: CertificateTemplate, subject subjectKey: OpaquePointer, isRSA: Bool,
+                             issuer: (certificate: Certificate?, key: PrivateKey)) throws -> Certificate {
         guard let x509 = X509_new() else { throw CryptoError.openssl("allocate a certificate") }
         var owned: OpaquePointer? = x509
         defer { if let owned { X509_free(owned) } }
@@ -56,21 +68,21 @@ public final class Certificate: @unchecked Sendable {
         let name = try makeName(template.subject)
         defer { X509_NAME_free(name) }
         guard X509_set_subject_name(x509, name) == 1 else { throw CryptoError.openssl("set the subject") }
-        let issuerName = issuer.map { X509_get_subject_name($0.certificate.raw) } ?? name
+        let issuerName = issuer.certificate.map { X509_get_subject_name($0.raw) } ?? name
         guard X509_set_issuer_name(x509, issuerName) == 1 else { throw CryptoError.openssl("set the issuer") }
         guard ASN1_TIME_set(X509_getm_notBefore(x509), time_t(template.notBefore.timeIntervalSince1970)) != nil,
               ASN1_TIME_set(X509_getm_notAfter(x509), time_t(template.notAfter.timeIntervalSince1970)) != nil
         else { throw CryptoError.openssl("set the validity") }
-        guard X509_set_pubkey(x509, subjectKey.raw) == 1 else { throw CryptoError.openssl("set the public key") }
+        guard X509_set_pubkey(x509, subjectKey) == 1 else { throw CryptoError.openssl("set the public key") }
 
         var context = X509V3_CTX()
-        X509V3_set_ctx(&context, issuer?.certificate.raw ?? x509, x509, nil, nil, 0)
+        X509V3_set_ctx(&context, issuer.certificate?.raw ?? x509, x509, nil, nil, 0)
         if template.isCA {
             try addExtension(x509, &context, NID_basic_constraints, "critical,CA:TRUE")
             try addExtension(x509, &context, NID_key_usage, "critical,keyCertSign,cRLSign")
         } else {
             try addExtension(x509, &context, NID_basic_constraints, "critical,CA:FALSE")
-            let usage = subjectKey.type.isRSA ? "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature"
+            let usage = isRSA ? "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature"
             try addExtension(x509, &context, NID_key_usage, usage)
         }
         if !template.extendedKeyUsage.isEmpty {
@@ -84,7 +96,7 @@ public final class Certificate: @unchecked Sendable {
             try addSubjectAlternativeNames(template.subjectAlternativeNames, to: x509)
         }
 
-        let signer = issuer?.key ?? subjectKey
+        let signer = issuer.key
         guard X509_sign(x509, signer.raw, signer.signingDigest) > 0 else { throw CryptoError.openssl("sign the certificate") }
         owned = nil
         return try Certificate(owning: x509)
@@ -100,7 +112,7 @@ public final class Certificate: @unchecked Sendable {
         }
     }
 
-    private static func makeName(_ dn: DistinguishedName) throws -> OpaquePointer {
+    static func makeName(_ dn: DistinguishedName) throws -> OpaquePointer {
         guard let name = X509_NAME_new() else { throw CryptoError.openssl("allocate a name") }
         for (field, value) in dn.attributes {
             let bytes = Array(value.utf8)
@@ -126,8 +138,18 @@ public final class Certificate: @unchecked Sendable {
     }
 
     private static func addSubjectAlternativeNames(_ names: [GeneralName], to x509: OpaquePointer) throws {
-        guard let stack = ca_sk_GENERAL_NAME_new_null() else { throw CryptoError.openssl("allocate names") }
+        let stack = try generalNames(names)
         defer { ca_GENERAL_NAMES_free(stack) }
+        guard X509_add1_ext_i2d(x509, NID_subject_alt_name, UnsafeMutableRawPointer(stack), 0, UInt(X509V3_ADD_DEFAULT)) == 1 else {
+            throw CryptoError.openssl("add subjectAltName")
+        }
+    }
+
+    /// A GENERAL_NAMES stack of `names`; the caller frees it with ca_GENERAL_NAMES_free.
+    static func generalNames(_ names: [GeneralName]) throws -> OpaquePointer {
+        guard let stack = ca_sk_GENERAL_NAME_new_null() else { throw CryptoError.openssl("allocate names") }
+        var owned: OpaquePointer? = stack
+        defer { if let owned { ca_GENERAL_NAMES_free(owned) } }
         for name in names {
             guard let entry = GENERAL_NAME_new() else { throw CryptoError.openssl("allocate a name") }
             let bytes: [UInt8], type: Int32, asn1Type: Int32
@@ -146,9 +168,29 @@ public final class Certificate: @unchecked Sendable {
                 throw CryptoError.openssl("collect names")
             }
         }
-        guard X509_add1_ext_i2d(x509, NID_subject_alt_name, UnsafeMutableRawPointer(stack), 0, UInt(X509V3_ADD_DEFAULT)) == 1 else {
-            throw CryptoError.openssl("add subjectAltName")
+        owned = nil
+        return stack
+    }
+
+    /// The DNS names and addresses in a GENERAL_NAMES stack, and a description of every other entry.
+    static func readGeneralNames(_ stack: OpaquePointer) -> (names: [GeneralName], others: [String]) {
+        var out: [GeneralName] = [], others: [String] = []
+        for index in 0..<ca_sk_GENERAL_NAME_num(stack) {
+            var type: Int32 = 0
+            guard let entry = ca_sk_GENERAL_NAME_value(stack, index),
+                  let value = GENERAL_NAME_get0_value(entry, &type) else { continue }
+            switch type {
+            case GEN_DNS, GEN_IPADD, GEN_EMAIL, GEN_URI:
+                let bytes = ASN1Values.bytes(value.assumingMemoryBound(to: ASN1_STRING.self)) ?? []
+                if type == GEN_DNS { out.append(.dnsName(String(decoding: bytes, as: UTF8.self))) }
+                else if type == GEN_IPADD { out.append(.ipAddress(bytes)) }
+                else { others.append("\(type == GEN_EMAIL ? "email" : "URI"):\(String(decoding: bytes, as: UTF8.self))") }
+            case GEN_DIRNAME: others.append("a directory name")
+            case GEN_RID: others.append("a registered ID")
+            default: others.append("an otherName")
+            }
         }
+        return (out, others)
     }
 
     // MARK: Reading
@@ -198,17 +240,13 @@ public final class Certificate: @unchecked Sendable {
     public var subjectAlternativeNames: [GeneralName] {
         guard let stack = OpaquePointer(X509_get_ext_d2i(raw, NID_subject_alt_name, nil, nil)) else { return [] }
         defer { ca_GENERAL_NAMES_free(stack) }
-        var out: [GeneralName] = []
-        for index in 0..<ca_sk_GENERAL_NAME_num(stack) {
-            var type: Int32 = 0
-            guard let entry = ca_sk_GENERAL_NAME_value(stack, index),
-                  let value = GENERAL_NAME_get0_value(entry, &type) else { continue }
-            let string = value.assumingMemoryBound(to: ASN1_STRING.self)
-            let bytes = ASN1Values.bytes(string) ?? []
-            if type == GEN_DNS { out.append(.dnsName(String(decoding: bytes, as: UTF8.self))) }
-            if type == GEN_IPADD { out.append(.ipAddress(bytes)) }
-        }
-        return out
+        return Certificate.readGeneralNames(stack).names
+    }
+
+    /// The certificate's public key.
+    public var publicKey: PublicKey? {
+        guard let key = X509_get_pubkey(raw) else { CryptoError.clearQueue(); return nil }
+        return PublicKey(owning: key)
     }
 
     /// SHA-256 of the DER SubjectPublicKeyInfo, as `PrivateKey.publicKeyFingerprint`: the same for

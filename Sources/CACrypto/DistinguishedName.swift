@@ -12,7 +12,7 @@ public struct DistinguishedName: Hashable, Codable, Sendable {
     }
 
     /// Attributes in the order they are encoded (most significant first).
-    var attributes: [(String, String)] {
+    public var attributes: [(String, String)] {
         var out: [(String, String)] = []
         if let organization { out.append(("O", organization)) }
         if let organizationalUnit { out.append(("OU", organizationalUnit)) }

@@ -136,12 +136,17 @@ public final class PrivateKey: @unchecked Sendable {
         }
     }
 
-    private static func detectType(_ raw: OpaquePointer) throws -> KeyType {
+    static func detectType(_ raw: OpaquePointer) throws -> KeyType {
         let bits = EVP_PKEY_get_bits(raw)
         switch EVP_PKEY_get_base_id(raw) {
         case EVP_PKEY_EC:
-            if bits == 256 { return .ecP256 }
-            if bits == 384 { return .ecP384 }
+            // By the curve's name, not its size: secp256k1 and brainpoolP256r1 are 256 bits too.
+            var name = [CChar](repeating: 0, count: 64)
+            var length = 0
+            guard EVP_PKEY_get_utf8_string_param(raw, "group", &name, name.count, &length) == 1 else { break }
+            let group = String(decoding: name.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if group == "prime256v1" { return .ecP256 }
+            if group == "secp384r1" { return .ecP384 }
         case EVP_PKEY_RSA:
             if bits == 2048 { return .rsa2048 }
             if bits == 3072 { return .rsa3072 }

@@ -18,7 +18,7 @@ struct CACommand: ParsableCommand {
         subcommands: [
             InitCommand.self, HostCommand.self, IssueCommand.self, ListCommand.self, ShowCommand.self,
             RevokeCommand.self, RenewCommand.self, RenewCACommand.self, RotateCommand.self,
-            BundleCommand.self, CRLCommand.self, ExportCommand.self, InstallCommand.self, PgConfigCommand.self,
+            BundleCommand.self, CRLCommand.self, ExportCommand.self, InstallCommand.self, RequestCommand.self, SignCommand.self, PgConfigCommand.self,
             DoctorCommand.self, DeployCommand.self, ProbeCommand.self, StatusCommand.self, LogCommand.self, DemoCommand.self,
         ])
 

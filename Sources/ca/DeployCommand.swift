@@ -17,6 +17,9 @@ struct DeployCommand: ParsableCommand {
             Standbys go before primaries, at most --parallel at once. A deployment is recorded only after the remote \
             reported success. With --all, hosts whose last deployment has exactly the current material (and whose last \
             probe found nothing wrong) are not contacted: a rerun does only what is left. Named hosts are always deployed. \
+            A host that makes its own keys (--keys host) and needs certificates (none yet, a renewal with new keys, \
+            or --new-key) first runs 'ca request --bundle -' there; its requests come back over ssh, are signed here \
+            against its record, and its install follows in the same run. No private key crosses the network. \
             Exits 0 when every host has its material, 1 when any is left (each named with the remote's own error).
             Example: ca deploy --all   (after 'ca rotate start', 'reissue' and 'finish', and after any renewal)
             """)
@@ -28,6 +31,7 @@ struct DeployCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Hosts at once.", valueName: "n")) var parallel: Int = 8
     @Flag(name: .long, help: "Only the files under /etc/ssl: no data-directory links, config or reload (a standby before its pg_basebackup).") var filesOnly = false
     @Flag(name: .long, help: "Send the CA's fingerprint to every host, not only to those ca never installed (a host whose trust bundle was lost).") var pin = false
+    @Flag(name: .long, help: "Hosts that make their own keys make new ones (a renewal with new keys); 'ca renew' asks for this by itself.") var newKey = false
     @Option(name: .long, help: ArgumentHelp("The ssh command (env CA_SSH; default 'ssh'), e.g. 'ssh -F ~/.ssh/fleet'.", valueName: "command")) var ssh: String?
     @Option(name: .long, help: ArgumentHelp("ca on the hosts (env CA_REMOTE_CA; default 'ca'), e.g. '/usr/local/bin/ca' or 'sudo -n ca'.", valueName: "command")) var remoteCa: String?
     @Option(name: .long, help: ArgumentHelp("Seconds for each ssh command on a host (its version check, its install).", valueName: "seconds")) var timeout: Int = 300
@@ -52,9 +56,17 @@ struct DeployCommand: ParsableCommand {
         guard !targets.isEmpty else { throw CAError.invalid("the CA has no hosts to deploy", fix: "Add one with 'ca host add'.") }
 
         let now = Date()
-        let prepared = try Deployer.prepare(targets, store: session.store, vault: session.vault, now: now,
-                                            dryRun: dryRun, skipCurrent: all && !force, pinAll: pin, filesOnly: filesOnly)
+        if newKey, let other = targets.first(where: { $0.keyPolicy == .ca }), !all {
+            throw CAError.invalid("--new-key is for hosts that make their own keys; '\(other.name)' has its keys made by the CA",
+                                  fix: "Renew it with 'ca renew --host \(other.name)' (new keys by default) and deploy it.")
+        }
+        let width = targets.map(\.name.value.utf8.count).max() ?? 0
         var results: [Deployer.Result] = []
+        var deployable = targets
+        let requested = try requestRound(targets, session: session, transport: transport, now: now, width: width, results: &results)
+        deployable.removeAll { host in results.contains { $0.host == host.name.value } }
+        let prepared = try Deployer.prepare(deployable, store: session.store, vault: session.vault, now: now,
+                                            dryRun: dryRun, skipCurrent: all && !force && requested.isEmpty, pinAll: pin, filesOnly: filesOnly)
         var work: [Deployer.Target] = []
         for item in prepared {
             switch item {
@@ -62,7 +74,6 @@ struct DeployCommand: ParsableCommand {
             case .upToDate(let host, let since): results.append(.upToDate(host, since: since))
             }
         }
-        let width = targets.map(\.name.value.utf8.count).max() ?? 0
         let progress = Progress(total: work.count, enabled: !global.json && isatty(STDERR_FILENO) == 1)
         if !global.json { for result in results { line(result, width: width) } }
         let byHost = Dictionary(uniqueKeysWithValues: work.map { ($0.host.name.value, $0) })
@@ -83,6 +94,72 @@ struct DeployCommand: ParsableCommand {
             summary(results, failed: failed, store: session.store)
         }
         if !failed.isEmpty { throw ExitCode(1) }
+    }
+
+    /// Hosts that make their own keys and need certificates: `ca request` there (in parallel), each
+    /// envelope signed here as it arrives. A failed host gets its result now and is not installed.
+    /// Returns the hosts whose requests were signed.
+    private func requestRound(_ targets: [PostgresHost], session: Session, transport: SSHTransport, now: Date, width: Int,
+                              results: inout [Deployer.Result]) throws -> Set<String> {
+        let rekeys = try session.store.rekeyRequests()
+        let needing: [(PostgresHost, newKey: Bool)] = try targets.compactMap { host in
+            guard host.keyPolicy == .host else { return nil }
+            let active = try session.store.certificates(CertificateFilter(hostName: host.name.value, status: .active))
+            let complete = active.contains { $0.kind == .server } && active.contains { $0.kind == .client }
+            let renew = newKey || rekeys[host.name.value] != nil
+            return complete && !renew ? nil : (host, renew)
+        }
+        guard !needing.isEmpty else { return [] }
+        if dryRun {
+            for (host, _) in needing {
+                var result = Deployer.Result(host: host.name.value, role: host.role.rawValue, result: .wouldChange, seconds: 0)
+                result.changes = [Deployer.Change(path: "keys and requests made on the host, signed here, then installed there", outcome: "requested")]
+                results.append(result)
+                if !global.json { line(result, width: width) }
+            }
+            return []
+        }
+        let prepared = try Deployer.prepareRequests(needing, store: session.store, vault: session.vault, now: now, pinAll: pin)
+        let progress = Progress(total: prepared.count, enabled: !global.json && isatty(STDERR_FILENO) == 1, verb: "request")
+        let trusted = try session.store.trustedAuthorities().map { try $0.certificate().publicKeyFingerprint }
+        let caName = try session.store.activeAuthority().name
+        var signed = Set<String>()
+        Deployer.requestAll(prepared, transport: transport, parallel: parallel, started: { progress.start($0.host.name.value) }) { target, outcome in
+            let name = target.host.name.value
+            progress.finish(name)
+            var failed: Deployer.Result?
+            switch outcome {
+            case .failed(let result): failed = result
+            case .envelope(let bytes, let version, let seconds):
+                do {
+                    let envelope = try HostRequest.decode(bytes)
+                    try envelope.check(hostName: name, caName: caName, trustedKeyIDs: trusted)
+                    _ = try session.issuer.sign(host: name, server: envelope.server, replication: envelope.replication)
+                    signed.insert(name)
+                } catch {
+                    var result = Deployer.Result(host: name, role: target.host.role.rawValue, result: .failed, seconds: seconds)
+                    result.stage = .sign
+                    result.remoteVersion = version
+                    result.error = "\(error.localizedDescription)"
+                    failed = result
+                }
+            }
+            if let failed {
+                results.append(failed)
+                recordFailure(failed, store: session.store)
+                if !global.json { progress.clear(); line(failed, width: width); progress.draw() }
+            }
+        }
+        progress.clear()
+        return signed
+    }
+
+    private func recordFailure(_ result: Deployer.Result, store: CAStore) {
+        do {
+            try store.write { try store.record("deploy failed", subject: result.host, detail: "\(result.stage?.rawValue ?? "?"): \(result.error ?? "")", at: Date()) }
+        } catch {
+            Terminal.warning("the failure of '\(result.host)' could not be written to the audit log (\(error.localizedDescription))")
+        }
     }
 
     /// The deployment is recorded only now, after the remote said it succeeded; a failure is in the audit log.
@@ -152,15 +229,16 @@ struct DeployCommand: ParsableCommand {
     final class Progress {
         let total: Int
         let enabled: Bool
+        let verb: String
         var done = 0
         var running: [String] = []
-        init(total: Int, enabled: Bool) { self.total = total; self.enabled = enabled }
+        init(total: Int, enabled: Bool, verb: String = "deploy") { self.total = total; self.enabled = enabled; self.verb = verb }
         func start(_ host: String) { running.append(host); draw() }
         func finish(_ host: String) { running.removeAll { $0 == host }; done += 1 }
         func draw() {
             guard enabled, done < total, !running.isEmpty else { return }
             let names = running.prefix(3).joined(separator: ", ") + (running.count > 3 ? " …" : "")
-            FileHandle.standardError.write(Data("\r\u{1B}[Kdeploy: \(done)/\(total) done, running: \(names)".utf8))
+            FileHandle.standardError.write(Data("\r\u{1B}[K\(verb): \(done)/\(total) done, running: \(names)".utf8))
         }
         func clear() { if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) } }
     }

@@ -25,17 +25,23 @@ struct ExportCommand: ParsableCommand {
         let name = try HostName(host).value
         if plainKeys && bundlePassphraseFile != nil { throw CAError.invalid("--plain-keys and --bundle-passphrase-file contradict each other") }
         let session = try Session(global: global, passphrase: passphrase)
-        _ = try session.store.host(named: name)
-        let bundleSecret: String? = plainKeys ? nil : try SecretSource.bundle(file: bundlePassphraseFile).resolve(confirm: true)
-        if !plainKeys && bundleSecret == nil {
+        // A host that makes its own keys gets certificates only: nothing to encrypt, no passphrase asked.
+        let hostKeys = try session.store.host(named: name).keyPolicy == .host
+        let bundleSecret: String? = plainKeys || hostKeys ? nil : try SecretSource.bundle(file: bundlePassphraseFile).resolve(confirm: true)
+        if !plainKeys && !hostKeys && bundleSecret == nil {
             throw CAError.invalid("no passphrase for the bundle's keys", fix: "Pass --bundle-passphrase-file FILE, set CA_BUNDLE_PASSPHRASE, or use --plain-keys.")
         }
         let now = Date()
         try session.vault.unlock(try session.store.trustedAuthorities())
+        var recordOnly = false
         let text = try session.store.write { () -> String in
             let material = try HostMaterial.assemble(hostName: name, store: session.store, vault: session.vault, now: now)
-            try session.store.recordDeployment(try material.deployment(via: .export, at: now))
-            try session.store.record("export", subject: name, detail: plainKeys ? "keys NOT encrypted" : "keys encrypted", at: now)
+            recordOnly = material.server == nil || material.client == nil
+            if !recordOnly {
+                try session.store.recordDeployment(try material.deployment(via: .export, at: now))
+            }
+            try session.store.record("export", subject: name, detail: hostKeys ? (material.server == nil ? "host record for its request" : "certificates only (keys made on the host)")
+                                        : plainKeys ? "keys NOT encrypted" : "keys encrypted", at: now)
             let signers = try session.store.trustedAuthorities().map { try session.vault.key(of: $0) }
             return try HostBundle.encode(material, passphrase: bundleSecret, signers: signers, now: now)
         }
@@ -44,9 +50,9 @@ struct ExportCommand: ParsableCommand {
         }
         if let output, output != "-" {
             try SecretFile.write(text, to: output)
-            Terminal.note("Wrote the host bundle for '\(name)' to \(output)\(plainKeys ? " (keys NOT encrypted)" : "").")
+            Terminal.note("Wrote the host bundle for '\(name)' to \(output)\(recordOnly ? " (its record only, for 'ca request' there: no certificates yet)" : hostKeys ? " (certificates only: its keys are made there)" : plainKeys ? " (keys NOT encrypted)" : "").")
         } else {
-            if plainKeys && Terminal.stdoutIsTerminal { Terminal.warning("printing unencrypted private keys to the terminal") }
+            if plainKeys && !hostKeys && Terminal.stdoutIsTerminal { Terminal.warning("printing unencrypted private keys to the terminal") }
             print(text, terminator: "")
         }
     }

@@ -6,7 +6,7 @@ struct HostCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "host",
         abstract: "Register and inspect the PostgreSQL hosts the CA serves.",
-        subcommands: [HostAddCommand.self, HostListCommand.self, HostShowCommand.self, HostRemoveCommand.self])
+        subcommands: [HostAddCommand.self, HostListCommand.self, HostShowCommand.self, HostSetCommand.self, HostRemoveCommand.self])
 }
 
 struct HostAddCommand: ParsableCommand {
@@ -45,6 +45,9 @@ struct HostAddCommand: ParsableCommand {
     @Option(name: .long, help: "The port PostgreSQL listens on (standbys connect to their primary's).")
     var port: Int = 5432
 
+    @Option(name: .long, help: ArgumentHelp("Who makes the host's private keys: ca (kept sealed in the CA database, shipped in bundles) or host (made on the host by 'ca request'; the CA signs its requests and never holds them).", valueName: "ca|host"))
+    var keys: String = KeyPolicy.ca.rawValue
+
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -56,18 +59,20 @@ struct HostAddCommand: ParsableCommand {
             role: HostRole(parsing: role), postgresVersion: version,
             dataDirectory: dataDir.map { try AbsolutePath($0, what: "data directory") },
             configDirectory: configDir.map { try AbsolutePath($0, what: "config directory") },
-            osUser: osUser, replicationUser: replicationUser, port: port)
+            osUser: osUser, replicationUser: replicationUser, port: port, keyPolicy: KeyPolicy(parsing: keys))
         let store = try CAStore.open(path: global.databasePath)
         _ = try store.activeAuthority()
         try store.write {
             try store.insertHost(host, at: Date())
-            try store.record("host add", subject: host.name.value, detail: "\(host.role.rawValue), PostgreSQL \(host.postgresVersion)", at: Date())
+            try store.record("host add", subject: host.name.value, detail: "\(host.role.rawValue), PostgreSQL \(host.postgresVersion), keys made by \(host.keyPolicy == .ca ? "the CA" : "the host")", at: Date())
         }
         for single in host.dnsNames where !single.value.contains(".") {
             Terminal.warning("'\(single.value)' is a single-label name: libpq accepts it, but RFC 5280 linters flag it; prefer a fully qualified name")
         }
         if global.json { return try Output.json(HostJSON(host)) }
-        print("Added \(host.role.rawValue) '\(host.name.value)' (PostgreSQL \(host.postgresVersion)). Next: ca issue \(host.name.value)")
+        let next = host.keyPolicy == .ca ? "ca issue \(host.name.value)"
+            : "ca deploy \(host.name.value) (or 'ca export \(host.name.value)', then 'ca request --bundle FILE' on the host and 'ca sign \(host.name.value) --request FILE' here)"
+        print("Added \(host.role.rawValue) '\(host.name.value)' (PostgreSQL \(host.postgresVersion), keys made by \(host.keyPolicy == .ca ? "the CA" : "the host")). Next: \(next)")
     }
 }
 
@@ -78,8 +83,8 @@ struct HostListCommand: ParsableCommand {
     func run() throws {
         let hosts = try CAStore.open(path: global.databasePath).hosts()
         if global.json { return try Output.json(hosts.map(HostJSON.init)) }
-        Output.table(["NAME", "ROLE", "PG", "NAMES", "DATA DIR"], hosts.map {
-            [$0.name.value, $0.role.rawValue, $0.postgresVersion.description,
+        Output.table(["NAME", "ROLE", "PG", "KEYS", "NAMES", "DATA DIR"], hosts.map {
+            [$0.name.value, $0.role.rawValue, $0.postgresVersion.description, $0.keyPolicy.rawValue,
              ($0.dnsNames.map(\.value) + $0.ipAddresses.map(\.description)).joined(separator: ","), $0.dataDirectory.value]
         })
     }
@@ -93,6 +98,47 @@ struct HostShowCommand: ParsableCommand {
     func run() throws {
         let store = try CAStore.open(path: global.databasePath)
         try HostReport(store: store, name: try HostName(name).value).print(json: global.json)
+    }
+}
+
+struct HostSetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set",
+        abstract: "Change who makes a host's keys.",
+        discussion: """
+            --keys host: from now on the host makes its keys ('ca request') and the CA signs them; bundles carry no             key. Its current certificates stay valid, on the keys installed there; 'ca deploy HOST' (or request and             sign) replaces them with keys made on the host, and ca then holds none of its keys.             --keys ca: the next 'ca issue HOST' makes keys in the CA again.
+            """)
+    @Argument(help: "The host's name.") var name: String
+    @Option(name: .long, help: ArgumentHelp("ca or host.", valueName: "ca|host")) var keys: String
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let name = try HostName(name).value
+        let policy = try KeyPolicy(parsing: keys)
+        let store = try CAStore.open(path: global.databasePath)
+        let host = try store.host(named: name)
+        var rekey = false
+        if host.keyPolicy != policy {
+            try store.write {
+                try store.setKeyPolicy(policy, hostName: name)
+                // Keys the CA made are replaced by keys made on the host at the next deploy.
+                let active = try store.certificates(CertificateFilter(hostName: name, status: .active))
+                if policy == .host && active.contains(where: { $0.keyPEM != nil }) {
+                    try store.requestRekey(hostName: name, at: Date())
+                    rekey = true
+                }
+                if policy == .ca { try store.clearRekey(hostName: name) }
+                try store.record("host set", subject: name, detail: "keys made by \(policy == .ca ? "the CA" : "the host")", at: Date())
+            }
+        }
+        if global.json { return try Output.json(HostJSON(try store.host(named: name))) }
+        if host.keyPolicy == policy { return print("'\(name)' already has its keys made by \(policy == .ca ? "the CA" : "the host"); nothing changed.") }
+        switch policy {
+        case .host:
+            print("'\(name)' now makes its own keys." + (rekey ? " Its current certificates are on keys the CA made: 'ca deploy \(name)' replaces them with keys made there." : ""))
+        case .ca:
+            print("'\(name)' now has its keys made by the CA. Next: ca issue \(name)")
+        }
     }
 }
 
@@ -150,9 +196,12 @@ struct HostReport {
             Port:              \(host.port)
             OS user:           \(host.osUser)
             Replication role:  \(host.replicationUser)
+            Keys made by:      \(host.keyPolicy == .ca ? "the CA (kept sealed in its database)" : "the host (ca request; the CA holds no key)")
             """)
         Swift.print("")
-        if certificates.isEmpty { return Swift.print("No certificates yet. Run: ca issue \(host.name.value)") }
+        if certificates.isEmpty {
+            return Swift.print("No certificates yet. Run: " + (host.keyPolicy == .ca ? "ca issue \(host.name.value)" : "ca deploy \(host.name.value) (request, sign, install)"))
+        }
         CertificateTable.print(certificates)
     }
 }

@@ -64,13 +64,7 @@ struct InstallCommand: ParsableCommand {
             return try print(report, host: hostName, root: rootPrefix)
         }
         // From a bundle there is no database to record the deployment in.
-        let pins = try caFingerprint.flatMap { $0.split(separator: ",").map(String.init) }.map { pin -> String in
-            let clean = pin.filter { $0 != ":" }.lowercased()
-            guard clean.count == 64, clean.allSatisfy(\.isHexDigit) else {
-                throw CAError.invalid("invalid --ca-fingerprint '\(pin.quotedForErrorLine)': expected 64 hex digits (SHA-256), colons allowed")
-            }
-            return clean
-        }
+        let pins = try Self.pins(caFingerprint)
         let files = try FileRoot(prefix: rootPrefix)
         let trust = HostBundle.Trust(installed: { caName in InstalledTrust.certificates(caName: caName, root: files) }, pinned: pins)
         let material = try HostBundle.decode(try readBundle(bundle!), trust: trust) { try SecretSource.bundle(file: bundlePassphraseFile).resolve(confirm: false) }
@@ -79,27 +73,19 @@ struct InstallCommand: ParsableCommand {
         try print(report, host: material.host.name.value, root: rootPrefix)
     }
 
-    private func readBundle(_ path: String) throws -> String {
-        let limit = HostBundle.maximumSize
-        var bytes: [UInt8]
-        if path == "-" {
-            bytes = []
-            var buffer = [UInt8](repeating: 0, count: 65_536)
-            while true {
-                let n = Glibc.read(STDIN_FILENO, &buffer, buffer.count)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                bytes += buffer[0..<n]
-                if bytes.count > limit { throw CAError.invalid("the host bundle on standard input is larger than \(limit) bytes; a ca bundle is a few kilobytes") }
+    /// --ca-fingerprint values: 64 hex digits each, colons allowed, several per option with commas.
+    static func pins(_ values: [String]) throws -> [String] {
+        try values.flatMap { $0.split(separator: ",").map(String.init) }.map { pin -> String in
+            let clean = pin.filter { $0 != ":" }.lowercased()
+            guard clean.count == 64, clean.allSatisfy(\.isHexDigit) else {
+                throw CAError.invalid("invalid --ca-fingerprint '\(pin.quotedForErrorLine)': expected 64 hex digits (SHA-256), colons allowed")
             }
-        } else {
-            let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
-            guard fd >= 0 else { throw CAError.invalid("cannot read the host bundle '\(path.quotedForErrorLine)': \(String(cString: strerror(errno)))", fix: "Make one with 'ca export HOST -o FILE'.") }
-            defer { close(fd) }
-            bytes = try FileRoot.readDescriptor(fd, path: path, limit: limit).bytes
+            return clean
         }
-        guard !bytes.isEmpty else { throw CAError.invalid("the host bundle '\(path.quotedForErrorLine)' is empty", fix: "Make one with 'ca export HOST -o FILE'.") }
-        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private func readBundle(_ path: String) throws -> String {
+        String(decoding: try InputFile.read(path, limit: HostBundle.maximumSize, what: "host bundle", fix: "Make one with 'ca export HOST -o FILE'."), as: UTF8.self)
     }
 
     private func print(_ report: Installer.Report, host: String, root: String) throws {

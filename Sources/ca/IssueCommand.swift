@@ -84,13 +84,16 @@ struct IssueReport {
         let issued: [CertificateJSON]
         let superseded: [String]
         let warnings: [String]
+        /// Hosts whose new keys are to be made there (renew of a --keys host host).
+        let waitingForHost: [String]
     }
 
     func print(json: Bool) throws {
         for warning in result.warnings { Terminal.warning(warning) }
         if json {
             return try Output.json(JSON(issued: result.certificates.map { CertificateJSON($0) },
-                                        superseded: result.superseded.map(\.hex), warnings: result.warnings))
+                                        superseded: result.superseded.map(\.hex), warnings: result.warnings,
+                                        waitingForHost: Set(result.waitingForHost.compactMap(\.hostName)).sorted()))
         }
         for record in result.certificates {
             Swift.print("Issued \(record.kind.rawValue) certificate \(record.serial.hex)")

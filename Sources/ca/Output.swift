@@ -95,6 +95,8 @@ struct HostJSON: Encodable {
     let osUser: String
     let replicationUser: String
     let port: Int
+    /// Who makes the host's keys: ca or host.
+    let keys: String
 
     init(_ host: PostgresHost) {
         name = host.name.value
@@ -107,6 +109,7 @@ struct HostJSON: Encodable {
         osUser = host.osUser
         replicationUser = host.replicationUser
         port = host.port
+        keys = host.keyPolicy.rawValue
     }
 }
 

@@ -22,7 +22,16 @@ struct RenewCommand: ParsableCommand {
         let session = try Session(global: global, passphrase: passphrase)
         if let hostName { _ = try session.store.host(named: hostName) }
         let result = try Lifecycle(store: session.store, vault: session.vault).renew(within: window.seconds, hostName: hostName, keepKey: keepKey, days: days)
-        if result.certificates.isEmpty && !global.json { return print("Nothing expires within \(within).") }
+        let waiting = Set(result.waitingForHost.compactMap(\.hostName)).sorted()
+        if !global.json {
+            for host in waiting {
+                Terminal.note("'\(host)' makes its own keys: its next 'ca deploy \(host)' makes new ones there, signs and installs them (or --keep-key re-signs the keys it has now)")
+            }
+        }
+        if result.certificates.isEmpty && !global.json {
+            for warning in result.warnings { Terminal.warning(warning) }
+            return print(waiting.isEmpty ? "Nothing expires within \(within)." : "Nothing renewed here; \(waiting.count) host(s) wait for new keys from their deploy.")
+        }
         try IssueReport(result).print(json: global.json)
     }
 }

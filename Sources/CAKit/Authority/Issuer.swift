@@ -57,13 +57,50 @@ public final class Issuer {
     public func issue(host name: String, keyType: KeyType? = nil, days: Int? = nil) throws -> IssueResult {
         let hostName = try HostName(name)
         let host = try store.host(named: hostName.value)
-        return try issue([Profile.server(host: host), Profile.replicationClient(host: host)], hostName: host.name.value,
+        guard host.keyPolicy == .ca else {
+            throw CAError.invalid("host '\(host.name)' makes its own keys (--keys host), so ca does not make keys for it",
+                                  fix: "Run 'ca deploy \(host.name)' (request, sign, install in one go), or 'ca request' on the host and 'ca sign \(host.name) --request FILE' here; 'ca host set \(host.name) --keys ca' to change that.")
+        }
+        return try issue([Profile.server(host: host), Profile.replicationClient(host: host)].map { ($0, nil) }, hostName: host.name.value,
                          keyType: keyType, days: days)
+    }
+
+    /// Signs a host's own requests (`ca request` there): the certificates say what the host record
+    /// says, on the keys the requests carry; ca stores no key. Either request may be absent (a
+    /// single `--csr` for one kind); the other certificate is left as it is.
+    public func sign(host name: String, server: CertificateRequest?, replication: CertificateRequest?, days: Int? = nil) throws -> IssueResult {
+        let host = try store.host(named: try HostName(name).value)
+        guard host.keyPolicy == .host else {
+            throw CAError.invalid("host '\(host.name)' keeps its keys in the CA (--keys ca); ca does not sign requests for it",
+                                  fix: "Run 'ca host set \(host.name) --keys host' first if its keys are to be made on the host, or 'ca issue \(host.name)'.")
+        }
+        var items: [(Profile, PrivateKeyChoice?)] = []
+        if let server {
+            let profile = Profile.server(host: host)
+            items.append((profile, .publicOnly(try RequestPolicy.check(server, against: profile, what: "the server request for '\(host.name)'"))))
+        }
+        if let replication {
+            let profile = Profile.replicationClient(host: host)
+            items.append((profile, .publicOnly(try RequestPolicy.check(replication, against: profile, what: "the replication request for '\(host.name)'"))))
+        }
+        return try issue(items, hostName: host.name.value, keyType: nil, days: days, action: "sign")
+    }
+
+    /// Signs a one-off request outside the host model, with the names given here (never the request's).
+    public func signOneOff(_ request: CertificateRequest, profile: Profile, days: Int? = nil) throws -> IssueResult {
+        let key = try RequestPolicy.check(request, against: profile, what: "the \(profile.kind?.rawValue ?? "") request")
+        return try issue([(profile, .publicOnly(key))], hostName: nil, keyType: nil, days: days, action: "sign")
     }
 
     /// A one-off server certificate outside the host model.
     public func issueServer(commonName: String, dnsNames: [String], ipAddresses: [String], keyType: KeyType? = nil,
                             days: Int? = nil) throws -> IssueResult {
+        let profile = try Self.serverProfile(commonName: commonName, dnsNames: dnsNames, ipAddresses: ipAddresses)
+        return try issue([(profile, nil)], hostName: nil, keyType: keyType, days: days)
+    }
+
+    /// A one-off server profile: CN and first DNS name `commonName`, then the other names, validated.
+    public static func serverProfile(commonName: String, dnsNames: [String], ipAddresses: [String]) throws -> Profile {
         let cn = try HostName(commonName, what: "server name")
         var names: [GeneralName] = [.dnsName(cn.value)]
         for dns in try dnsNames.map({ try HostName($0, what: "DNS name") }) where !names.contains(.dnsName(dns.value)) {
@@ -72,34 +109,38 @@ public final class Issuer {
         for ip in try ipAddresses.map({ try IPAddress($0) }) where !names.contains(.ipAddress(ip.bytes)) {
             names.append(.ipAddress(ip.bytes))
         }
-        return try issue([Profile.server(commonName: cn.value, names: names)], hostName: nil, keyType: keyType, days: days)
+        return Profile.server(commonName: cn.value, names: names)
     }
 
     /// A one-off client certificate for a database role.
     public func issueClient(role: String, keyType: KeyType? = nil, days: Int? = nil) throws -> IssueResult {
         let role = try Identifier.role(role)
-        return try issue([Profile.client(role: role, host: nil)], hostName: nil, keyType: keyType, days: days)
+        return try issue([(Profile.client(role: role, host: nil), nil)], hostName: nil, keyType: keyType, days: days)
     }
 
-    private func issue(_ profiles: [Profile], hostName: String?, keyType: KeyType?, days: Int?) throws -> IssueResult {
+    private func issue(_ items: [(Profile, PrivateKeyChoice?)], hostName: String?, keyType: KeyType?, days: Int?,
+                       action: String = "issue") throws -> IssueResult {
         let now = self.now()
         let signer = try Signer(store: store, vault: vault, now: now, days: days)
-        let records = try profiles.map { profile in
-            try signer.mint(profile, key: PrivateKeyChoice.generate(keyType ?? signer.authority.keyType), hostName: hostName, replaces: nil)
+        let records = try items.map { profile, key in
+            try signer.mint(profile, key: key ?? .generate(keyType ?? signer.authority.keyType), hostName: hostName, replaces: nil)
         }
         let seals = try vault.sealsOpened()
         let superseded = try store.write { () -> [SerialNumber] in
             // Issuing approves the host record: its first issue seals it, later ones check the seal.
             if let hostName, let seals { try seals.approveHost(store, hostName) }
+            if let hostName, action == "sign" { try store.clearRekey(hostName: hostName) }
             var superseded: [SerialNumber] = []
             for record in records {
                 try store.insertCertificate(record)
                 if let hostName {
                     superseded += try store.supersede(hostName: hostName, kind: record.kind, keeping: record.serial)
                 }
-                try store.record("issue \(record.kind.rawValue)", subject: record.subject, serial: record.serial,
-                                 detail: hostName.map { "host \($0)" }, at: now)
+                try store.record("\(action) \(record.kind.rawValue)", subject: record.subject, serial: record.serial,
+                                 detail: [hostName.map { "host \($0)" }, record.keyPEM == nil ? "key made by the requester, not stored" : nil]
+                                    .compactMap { $0 }.joined(separator: ", "), at: now)
             }
+            if let hostName, action == "sign" { try store.forgetInactiveKeys(hostName: hostName) }
             return superseded
         }
         return IssueResult(certificates: records, superseded: superseded, warnings: signer.warnings)
@@ -112,7 +153,11 @@ public final class Issuer {
         let profile = Profile(subject: old.subjectName, isCA: false, extendedKeyUsage: old.extendedKeyUsage,
                               subjectAlternativeNames: old.subjectAlternativeNames, kind: record.kind)
         var key = PrivateKeyChoice.generate(record.keyType)
-        if keepKey {
+        if record.keyPEM == nil {
+            // A key ca never held (the host's own): the successor certifies the same public key.
+            guard let publicKey = old.publicKey else { throw CAError.invalid("certificate \(record.serial.hex) has no readable public key") }
+            key = .publicOnly(publicKey)
+        } else if keepKey {
             guard let authority = try store.authorities().first(where: { $0.id == record.authorityID }),
                   let existing = try vault.open(record, issuer: authority) else {
                 throw CAError.invalid("certificate \(record.serial.hex) has no stored key to keep", fix: "Renew without --keep-key.")
@@ -127,6 +172,8 @@ public final class Issuer {
 enum PrivateKeyChoice {
     case generate(KeyType)
     case reuse(PrivateKey)
+    /// A public key whose private half ca never sees (a host's own); nothing is stored for it.
+    case publicOnly(PublicKey)
 }
 
 /// Signs leaves under the signing authority with one validity rule; decrypts the CA key once.
@@ -153,21 +200,24 @@ struct Signer {
     }
 
     func mint(_ profile: Profile, key choice: PrivateKeyChoice, hostName: String?, replaces: SerialNumber?) throws -> CertificateRecord {
-        let (certificate, leafKey) = try CAError.translatingCrypto { () -> (Certificate, PrivateKey) in
+        let (certificate, leafKey, keyType) = try CAError.translatingCrypto { () -> (Certificate, PrivateKey?, KeyType) in
+            let template = profile.template(serial: try SerialNumber.random(), validity: validity)
             let leafKey: PrivateKey
             switch choice {
             case .generate(let type): leafKey = try PrivateKey(generating: type)
             case .reuse(let existing): leafKey = existing
+            case .publicOnly(let publicKey):
+                guard let type = publicKey.type else { throw CryptoError.unsupportedKey(publicKey.algorithm) }
+                return (try Certificate.sign(template, subjectPublicKey: publicKey, issuer: (self.certificate, key)), nil, type)
             }
-            let template = profile.template(serial: try SerialNumber.random(), validity: validity)
-            return (try Certificate.sign(template, subjectKey: leafKey, issuer: (self.certificate, key)), leafKey)
+            return (try Certificate.sign(template, subjectKey: leafKey, issuer: (self.certificate, key)), leafKey, leafKey.type)
         }
         var record = CertificateRecord(
             serial: certificate.serial, authorityID: authority.id, hostName: hostName, kind: profile.kind ?? .server,
             subject: certificate.subject, names: certificate.subjectAlternativeNames.map(\.description),
-            keyType: leafKey.type, notBefore: certificate.notBefore, notAfter: certificate.notAfter, status: .active,
+            keyType: keyType, notBefore: certificate.notBefore, notAfter: certificate.notAfter, status: .active,
             fingerprint: certificate.fingerprint, certificatePEM: certificate.pem,
-            keyPEM: try vault.seal(leafKey, issuer: authority), createdAt: now)
+            keyPEM: try leafKey.map { try vault.seal($0, issuer: authority) }, createdAt: now)
         record.replaces = replaces
         return record
     }

@@ -64,8 +64,24 @@ public struct Lifecycle {
         let now = self.now()
         var filter = CertificateFilter(hostName: hostName, status: .active, expiringBefore: now.addingTimeInterval(window), now: now)
         filter.includeExpired = true
-        let due = try store.certificates(filter)
-        guard !due.isEmpty else { return IssueResult(certificates: [], superseded: [], warnings: []) }
+        var due = try store.certificates(filter)
+        // A key ca never held is renewed with a new one only by its host: mark the host for its next
+        // deploy (request, sign, install). --keep-key re-signs the key the host has, here and now.
+        let waiting = keepKey ? [] : due.filter { $0.keyPEM == nil }
+        due.removeAll { !keepKey && $0.keyPEM == nil }
+        if !waiting.isEmpty {
+            let hosts = Set(waiting.compactMap(\.hostName))
+            try store.write {
+                for host in hosts.sorted() {
+                    try store.requestRekey(hostName: host, at: now)
+                    try store.record("renew requested", subject: host, detail: "new keys to be made on the host at its next deploy", at: now)
+                }
+            }
+        }
+        let oneOff = waiting.filter { $0.hostName == nil }.map {
+            "certificate \($0.serial.hex.prefix(16))… was signed from a request: renew it with 'ca renew --keep-key' (same key) or sign a new request"
+        }
+        guard !due.isEmpty else { return IssueResult(certificates: [], superseded: [], warnings: oneOff, waitingForHost: waiting) }
         let issuer = Issuer(store: store, vault: vault, now: { now })
         let signer = try Signer(store: store, vault: vault, now: now, days: days)
         let successors = try due.map { try issuer.successor(of: $0, signer: signer, keepKey: keepKey) }
@@ -83,7 +99,8 @@ public struct Lifecycle {
         }
         let skipped = due.count - renewed.count
         return IssueResult(certificates: renewed.map(\.1), superseded: renewed.map(\.0.serial),
-                           warnings: signer.warnings + (skipped > 0 ? ["\(skipped) certificate(s) changed meanwhile (revoked or renewed by another ca); left alone"] : []))
+                           warnings: signer.warnings + oneOff + (skipped > 0 ? ["\(skipped) certificate(s) changed meanwhile (revoked or renewed by another ca); left alone"] : []),
+                           waitingForHost: waiting)
     }
 
     /// A new certificate for the signing CA on the same key. Before it commits, every active leaf

@@ -28,12 +28,13 @@ public enum Deployer {
         }
     }
 
-    public enum Stage: String, Sendable, Encodable { case connect, version, install }
+    public enum Stage: String, Sendable, Encodable { case connect, version, request, sign, install }
 
     /// One file the remote would change (dry run) or changed.
     public struct Change: Sendable, Encodable {
         public let path: String
         public let outcome: String
+        public init(path: String, outcome: String) { self.path = path; self.outcome = outcome }
     }
 
     public struct Result: Sendable, Encodable {
@@ -60,6 +61,13 @@ public enum Deployer {
         public var deployedAt: Date?
 
         public var succeeded: Bool { result != .failed }
+
+        public init(host: String, role: String, result: Kind, seconds: Double) {
+            self.host = host
+            self.role = role
+            self.result = result
+            self.seconds = seconds
+        }
 
         public static func upToDate(_ host: PostgresHost, since: Deployment) -> Result {
             var result = Result(host: host.name.value, role: host.role.rawValue, result: .upToDate, seconds: 0)
@@ -121,6 +129,99 @@ public enum Deployer {
         return dryRun ? try store.discarding(body) : try store.write(body)
     }
 
+    /// A host that makes its own keys and needs new certificates: its record (and current
+    /// certificates, if any) for its `ca request`.
+    public struct RequestTarget: Sendable {
+        public let host: PostgresHost
+        public let bundle: [UInt8]
+        public let pin: String?
+        /// Make new keys there even where keys exist (a renewal with new keys).
+        public let newKey: Bool
+    }
+
+    /// What a remote `ca request` gave: the envelope it printed, or why there is none.
+    public enum RequestOutcome: Sendable {
+        case envelope([UInt8], remoteVersion: String, seconds: Double)
+        case failed(Result)
+    }
+
+    /// Bundles for the hosts that must make keys and send requests, signed like any bundle; the host's
+    /// record is approved (sealed) here if this is its first time.
+    public static func prepareRequests(_ hosts: [(PostgresHost, newKey: Bool)], store: CAStore, vault: KeyVault, now: Date,
+                                       pinAll: Bool) throws -> [RequestTarget] {
+        try vault.unlock(try store.trustedAuthorities())
+        return try store.write {
+            let confirmed = try store.lastConfirmedDeployments()
+            let fingerprint = try store.activeAuthority().certificate().fingerprint
+            let signers = try store.trustedAuthorities().map { try vault.key(of: $0) }
+            return try hosts.map { host, newKey in
+                let material = try HostMaterial.assemble(hostName: host.name.value, store: store, vault: vault, now: now)
+                let bundle = try HostBundle.encode(material, passphrase: nil, signers: signers, now: now)
+                return RequestTarget(host: host, bundle: Array(bundle.utf8), pin: pinAll || confirmed[host.name.value] == nil ? fingerprint : nil,
+                                     newKey: newKey)
+            }
+        }
+    }
+
+    /// Runs `ca request --bundle -` on each host, at most `parallel` at once; `finished` is called on
+    /// the calling thread (where the requests are signed) as each one returns.
+    public static func requestAll(_ targets: [RequestTarget], transport: SSHTransport, parallel: Int,
+                                  started: (RequestTarget) -> Void = { _ in }, finished: (RequestTarget, RequestOutcome) -> Void) {
+        Parallel.run(targets, limit: parallel, started: started, finished: { index, outcome in finished(targets[index], outcome) }) { target in request(target, transport: transport) }
+    }
+
+    /// One host's request: its version (it must know `request`), then `ca request --bundle -` with the
+    /// bundle on standard input; the envelope comes back on its standard output (no key ever does).
+    public static func request(_ target: RequestTarget, transport: SSHTransport) -> RequestOutcome {
+        let begin = Date()
+        let destination = target.host.name.value
+        var result = Result(host: destination, role: target.host.role.rawValue, result: .failed, seconds: 0)
+        func failure(_ stage: Stage, _ message: String) -> RequestOutcome {
+            result.stage = stage
+            result.error = message
+            result.seconds = Date().timeIntervalSince(begin)
+            return .failed(result)
+        }
+        let version: String
+        switch checkVersion(destination, transport: transport, minimum: CAVersion.minimumRemoteHostKeys, what: "keys made on the host need") {
+        case .failure(let failed): return failure(failed.stage, failed.message)
+        case .success(let found): version = found
+        }
+        var remote = ["request", "--bundle", "-"]
+        if target.newKey { remote.append("--new-key") }
+        if let pin = target.pin { remote += ["--ca-fingerprint", pin] }
+        let run: ChildProcess.Result
+        do { run = try transport.run(destination: destination, remote: remote, input: target.bundle) } catch { return failure(.connect, "\(error.localizedDescription)") }
+        if run.timedOut { return failure(.request, "no answer within \(Int(transport.timeout)) s; rerun deploy (a key made there is reused)") }
+        if run.status == 255 && !run.stderrText.contains("error: ") { return failure(.connect, lastLine(run.stderrText) ?? "ssh failed (exit 255)") }
+        guard run.status == 0 else { return failure(.request, remoteError(run.stderrText) ?? "the remote request exited \(run.status) and said nothing") }
+        return .envelope(Array(run.stdout.prefix(HostRequest.maximumSize + 1)), remoteVersion: version, seconds: Date().timeIntervalSince(begin))
+    }
+
+    struct VersionFailure: Error { let stage: Stage; let message: String }
+
+    /// The remote's `ca --version`: there, a version, at least `minimum`.
+    static func checkVersion(_ destination: String, transport: SSHTransport, minimum: String, what: String) -> Swift.Result<String, VersionFailure> {
+        func fail(_ stage: Stage, _ message: String) -> Swift.Result<String, VersionFailure> { .failure(VersionFailure(stage: stage, message: message)) }
+        let version: ChildProcess.Result
+        do { version = try transport.run(destination: destination, remote: ["--version"]) } catch { return fail(.connect, "\(error.localizedDescription)") }
+        if version.timedOut { return fail(.connect, "no answer within \(Int(transport.timeout)) s") }
+        if version.status == 255 { return fail(.connect, lastLine(version.stderrText) ?? "ssh failed (exit 255)") }
+        let stderrLine = lastLine(version.stderrText)
+        if version.status == 127 || version.status == 126 || (version.status != 0 && (stderrLine ?? "").contains("not found")) {
+            return fail(.version, "ca is not installed there (remote: \(stderrLine ?? "exit \(version.status)")): install ca \(minimum) or later on the host, or point --remote-ca at it")
+        }
+        guard version.status == 0 else { return fail(.version, "'\(transport.remoteCA.joined(separator: " ")) --version' failed there: \(stderrLine ?? "exit \(version.status)")") }
+        let remoteVersion = String(clean(version.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)).prefix(40))
+        guard CAVersion.components(remoteVersion) != nil else {
+            return fail(.version, "the remote 'ca --version' printed '\(remoteVersion)', not a version: is --remote-ca pointing at ca?")
+        }
+        guard CAVersion.isAtLeast(remoteVersion, minimum) else {
+            return fail(.version, "ca there is \(remoteVersion); \(what) \(minimum) or later on the host (upgrade it there)")
+        }
+        return .success(remoteVersion)
+    }
+
     /// Marks the digest of a `--files-only` deployment.
     public static let filesOnlySuffix = "/files-only"
 
@@ -154,23 +255,11 @@ public enum Deployer {
             done { $0.result = .failed; $0.stage = stage; $0.error = message }
         }
 
-        // 1. Is ca there, and new enough?
-        let version: ChildProcess.Result
-        do { version = try transport.run(destination: destination, remote: ["--version"]) } catch { return failure(.connect, "\(error.localizedDescription)") }
-        if version.timedOut { return failure(.connect, "no answer within \(Int(transport.timeout)) s") }
-        if version.status == 255 { return failure(.connect, lastLine(version.stderrText) ?? "ssh failed (exit 255)") }
-        let stderrLine = lastLine(version.stderrText)
-        if version.status == 127 || version.status == 126 || (version.status != 0 && (stderrLine ?? "").contains("not found")) {
-            return failure(.version, "ca is not installed there (remote: \(stderrLine ?? "exit \(version.status)")): install ca \(CAVersion.minimumRemote) or later on the host, or point --remote-ca at it")
-        }
-        guard version.status == 0 else { return failure(.version, "'\(transport.remoteCA.joined(separator: " ")) --version' failed there: \(stderrLine ?? "exit \(version.status)")") }
-        let remoteVersion = clean(version.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)).prefix(40)
-        result.remoteVersion = String(remoteVersion)
-        guard CAVersion.components(String(remoteVersion)) != nil else {
-            return failure(.version, "the remote 'ca --version' printed '\(remoteVersion)', not a version: is --remote-ca pointing at ca?")
-        }
-        guard CAVersion.isAtLeast(String(remoteVersion), CAVersion.minimumRemote) else {
-            return failure(.version, "ca there is \(remoteVersion); deploy needs \(CAVersion.minimumRemote) or later on the host (upgrade it there)")
+        // 1. Is ca there, and new enough? (A certificate-only bundle needs a ca that pairs it with the host's keys.)
+        let minimum = target.host.keyPolicy == .host ? CAVersion.minimumRemoteHostKeys : CAVersion.minimumRemote
+        switch checkVersion(destination, transport: transport, minimum: minimum, what: "deploy needs") {
+        case .failure(let failed): return failure(failed.stage, failed.message)
+        case .success(let found): result.remoteVersion = found
         }
 
         // 2. install, the bundle on standard input.

@@ -22,8 +22,9 @@ public enum HostBundle {
         var trustPem: String
         var crlPem: String
         var keysEncrypted: Bool
-        var server: HostMaterial.Pair
-        var replication: HostMaterial.Pair
+        /// Absent before a host-keys host's first request is signed.
+        var server: HostMaterial.Pair?
+        var replication: HostMaterial.Pair?
     }
 
     struct Envelope: Codable {
@@ -53,9 +54,11 @@ public enum HostBundle {
     }
 
     public static func encode(_ material: HostMaterial, passphrase: String?, signers: [PrivateKey], now: Date) throws -> String {
-        func seal(_ pair: HostMaterial.Pair) throws -> HostMaterial.Pair {
-            guard let passphrase else { return pair }
-            let key = try CAError.translatingCrypto { try PrivateKey(pem: pair.keyPEM, passphrase: nil) }
+        let hasKeys = material.server?.keyPEM != nil || material.client?.keyPEM != nil
+        let passphrase = hasKeys ? passphrase : nil
+        func seal(_ pair: HostMaterial.Pair?) throws -> HostMaterial.Pair? {
+            guard let passphrase, let pair, let pem = pair.keyPEM else { return pair }
+            let key = try CAError.translatingCrypto { try PrivateKey(pem: pem, passphrase: nil) }
             return HostMaterial.Pair(certificatePEM: pair.certificatePEM, keyPEM: try CAError.translatingCrypto { try key.pkcs8PEM(passphrase: passphrase) })
         }
         let document = Document(format: format, createdAt: now, caName: material.caName, host: material.host, peers: material.peers,
@@ -108,15 +111,18 @@ public enum HostBundle {
         guard document.peers.count <= maximumPeers else { throw CAError.invalid("the host bundle names \(document.peers.count) peers; at most \(maximumPeers)") }
         try authenticate(envelope, document: document, trust: trust)
 
+        let hasKeys = document.server?.keyPEM != nil || document.replication?.keyPEM != nil
+        if document.keysEncrypted && !hasKeys { throw CAError.invalid("the host bundle says its keys are encrypted but holds none") }
         let secret: String? = document.keysEncrypted ? try passphrase() : nil
         if document.keysEncrypted && secret == nil {
             throw CAError.invalid("the host bundle's keys are encrypted and no passphrase was given",
                                   fix: "Pass --bundle-passphrase-file FILE, set CA_BUNDLE_PASSPHRASE, or run on a terminal.")
         }
-        func open(_ pair: HostMaterial.Pair) throws -> HostMaterial.Pair {
+        func open(_ pair: HostMaterial.Pair?) throws -> HostMaterial.Pair? {
+            guard let pair, let pem = pair.keyPEM else { return pair }
             let key: PrivateKey
             do {
-                key = try PrivateKey(pem: pair.keyPEM, passphrase: secret)
+                key = try PrivateKey(pem: pem, passphrase: secret)
             } catch CryptoError.wrongPassphrase {
                 throw CAError.wrongPassphrase
             } catch {

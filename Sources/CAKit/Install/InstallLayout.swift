@@ -43,6 +43,11 @@ public struct InstallLayout: Sendable {
     public static let generationFiles = (serverCertificate: "server.crt", serverKey: "server.key",
                                          clientCertificate: "replication.crt", clientKey: "replication.key")
     public func current(_ name: String) -> String { currentLink + "/" + name }
+    /// Keys `ca request` made that wait for their certificates (a host that makes its own keys):
+    /// install moves them into the next generation with their certificates, so a running server
+    /// never sees a new key beside an old certificate.
+    public var pendingDirectory: String { managedHostDirectory + "/pending" }
+    public func pending(_ name: String) -> String { pendingDirectory + "/" + name }
 
     /// The Debian names (links into ca-managed) and what each link says, relative to its directory.
     public var managedLinks: [(link: String, target: String, purpose: String)] {

@@ -7,4 +7,6 @@ public struct InstallPlan {
     public let root: FileRoot
     /// Who may own a directory on the way: root and the OS user.
     public let trustedOwners: Set<UInt32>
+    /// Pending keys (`ca request`) this install moves into the new generation: removed once it has switched.
+    public var consumedPendingKeys: [String] = []
 }

@@ -36,11 +36,19 @@ public struct InstallPlanner {
         _ = try CAName.validate(material.caName)
         let root = try FileRoot(prefix: options.root)
         let layout = InstallLayout(root: options.root, caName: material.caName, host: host, osUserHome: user.home)
-        try checkMaterial(material, now: options.now)
+        let pairs = try material.pairs()
+        let serverKey = try hostKey(for: pairs.server, name: InstallLayout.generationFiles.serverKey, what: "server", host: host, root: root, layout: layout, user: user)
+        let clientKey = try hostKey(for: pairs.client, name: InstallLayout.generationFiles.clientKey, what: "replication", host: host, root: root, layout: layout, user: user)
+        var material = material
+        material.server = HostMaterial.Pair(certificatePEM: pairs.server.certificatePEM, keyPEM: serverKey.pem)
+        material.client = HostMaterial.Pair(certificatePEM: pairs.client.certificatePEM, keyPEM: clientKey.pem)
+        let server = (certificatePEM: pairs.server.certificatePEM, keyPEM: serverKey.pem)
+        let client = (certificatePEM: pairs.client.certificatePEM, keyPEM: clientKey.pem)
+        try checkMaterial(material, server: server, client: client, now: options.now)
 
         // Ownership and modes, DESIGN.md §4.
         let sslCert = accounts.group("ssl-cert")
-        let sharedKey = host.postgresVersion >= PostgresVersion(uncheckedMajor: 9, minor: 6) && sslCert.map { user.groups.contains($0) } == true
+        let serverOwner = serverKeyOwnership(host, user)
         let privateGroup = sslCert ?? user.gid
         let g = InstallLayout.generationFiles
         var operations: [PlannedOperation] = options.root.isEmpty ? [] : [directory(options.root + "/etc", 0, 0, 0o755, "configuration directory")]
@@ -56,11 +64,10 @@ public struct InstallPlanner {
             directory(layout.managedHostDirectory, 0, 0, 0o755, "host '\(host.name)'"),
             file(layout.managedTrustBundle, material.trustPEM, 0, 0, 0o644, "trust bundle", rule: .managed),
             file(layout.managedCRL, material.crlPEM, 0, 0, 0o644, "CRL", rule: .managed),
-            file(layout.current(g.serverCertificate), material.server.certificatePEM, 0, 0, 0o644, "server certificate", generation: g.serverCertificate),
-            sharedKey ? file(layout.current(g.serverKey), material.server.keyPEM, 0, sslCert!, 0o640, "server key", secret: true, generation: g.serverKey)
-                      : file(layout.current(g.serverKey), material.server.keyPEM, user.uid, user.gid, 0o600, "server key", secret: true, generation: g.serverKey),
-            file(layout.current(g.clientCertificate), material.client.certificatePEM, 0, 0, 0o644, "replication certificate", generation: g.clientCertificate),
-            file(layout.current(g.clientKey), material.client.keyPEM, user.uid, user.gid, 0o600, "replication key", secret: true, generation: g.clientKey),
+            file(layout.current(g.serverCertificate), server.certificatePEM, 0, 0, 0o644, "server certificate", generation: g.serverCertificate),
+            file(layout.current(g.serverKey), server.keyPEM, serverOwner.uid, serverOwner.gid, serverOwner.mode, "server key", secret: true, generation: g.serverKey),
+            file(layout.current(g.clientCertificate), client.certificatePEM, 0, 0, 0o644, "replication certificate", generation: g.clientCertificate),
+            file(layout.current(g.clientKey), client.keyPEM, user.uid, user.gid, 0o600, "replication key", secret: true, generation: g.clientKey),
         ]
         let managedPrefix = "../\(InstallLayout.managedName)/"
         for (path, target, purpose) in layout.managedLinks {
@@ -101,7 +108,9 @@ public struct InstallPlanner {
             seen[op.path] = op.purpose
         }
         try checkAccess(operations, layout: layout, user: user, version: host.postgresVersion, root: root)
-        return InstallPlan(host: host, layout: layout, operations: operations, root: root, trustedOwners: [0, user.uid])
+        var plan = InstallPlan(host: host, layout: layout, operations: operations, root: root, trustedOwners: [0, user.uid])
+        plan.consumedPendingKeys = [serverKey.pending, clientKey.pending].compactMap { $0 }
+        return plan
     }
 
     /// A regular file at one of the Debian names that an earlier ca wrote (before ca-managed): its
@@ -118,7 +127,7 @@ public struct InstallPlanner {
         case layout.serverKey, layout.clientKey:
             guard let key = try? PrivateKey(pem: text, passphrase: nil) else { return nil }
             let sibling = path == layout.serverKey ? layout.serverCertificate : layout.clientCertificate
-            let candidates = [path == layout.serverKey ? material.server.certificatePEM : material.client.certificatePEM]
+            let candidates = [(path == layout.serverKey ? material.server?.certificatePEM : material.client?.certificatePEM) ?? ""]
                 + ((try? root.read(sibling, limit: 1 << 20)).map { [String(decoding: $0.bytes, as: UTF8.self)] } ?? [])
             let matches = candidates.contains { pem in (try? Certificate(pem: pem)).map { ours($0) && $0.matches(key) } ?? false }
             return matches ? FileIdentity(read.info) : nil
@@ -130,6 +139,98 @@ public struct InstallPlanner {
             guard let certificates = try? Certificate.all(inPEM: text), !certificates.isEmpty, certificates.allSatisfy(ours) else { return nil }
             return FileIdentity(read.info)
         }
+    }
+
+    // MARK: Keys made on the host
+
+    /// The key for a certificate that came without one (a host that makes its own keys): the key on
+    /// this host that matches it, in the current generation (the same key signed again: a renewal
+    /// with --keep-key, a CA rotation) or among the keys `ca request` made and left pending. Read
+    /// through the root without following links; a key file another user owns, or with other
+    /// names (hard links), is not considered.
+    private func hostKey(for pair: HostMaterial.Pair, name: String, what: String, host: PostgresHost, root: FileRoot,
+                         layout: InstallLayout, user: Account) throws -> (pem: String, pending: String?) {
+        if let pem = pair.keyPEM { return (pem, nil) }
+        let certificate = try CAError.translatingCrypto { try Certificate(pem: pair.certificatePEM) }
+        let found = try Self.hostKeys(name, layout: layout, root: root, user: user)
+        if let match = found.keys.first(where: { certificate.matches($0.key) }) {
+            return (match.pem, match.pending ? match.path : nil)
+        }
+        throw CAError.invalid("refusing to install '\(host.name)': the key of its \(what) certificate \(certificate.serial.hex.prefix(16))… is not on this host (looked in \(found.looked.joined(separator: " and ")))",
+                              fix: "Its keys are made here: run 'ca request' on this host, have the CA sign it ('ca sign \(host.name) --request FILE'), and install what it exports then (or let 'ca deploy \(host.name)' do all three).")
+    }
+
+    /// The keys of one name (server.key, replication.key) on this host: the pending one `ca request`
+    /// made, then the current generation's. Regular files with one name, owned by root or the OS
+    /// user, unencrypted PKCS#8; read without following links.
+    static func hostKeys(_ name: String, layout: InstallLayout, root: FileRoot, user: Account) throws
+        -> (keys: [(path: String, pending: Bool, key: PrivateKey, pem: String)], looked: [String]) {
+        var candidates: [(path: String, pending: Bool)] = [(layout.pending(name), true)]
+        if let generation = try root.linkTarget(layout.currentLink), generation.hasPrefix("g-"), !generation.contains("/") {
+            candidates.append((layout.managedHostDirectory + "/" + generation + "/" + name, false))
+        }
+        var keys: [(path: String, pending: Bool, key: PrivateKey, pem: String)] = []
+        for (path, pending) in candidates {
+            guard let read = try? root.read(path, limit: 64 << 10), read.info.links == 1, read.info.uid == 0 || read.info.uid == user.uid else { continue }
+            let pem = String(decoding: read.bytes, as: UTF8.self)
+            guard let key = try? PrivateKey(pem: pem, passphrase: nil) else { continue }
+            keys.append((path, pending, key, pem))
+        }
+        return (keys, candidates.map(\.path))
+    }
+
+    /// Owner, group and mode of the server key as install gives it (DESIGN.md §4).
+    func serverKeyOwnership(_ host: PostgresHost, _ user: Account) -> (uid: UInt32, gid: UInt32, mode: UInt32) {
+        let sslCert = accounts.group("ssl-cert")
+        let sharedKey = host.postgresVersion >= PostgresVersion(uncheckedMajor: 9, minor: 6) && sslCert.map { user.groups.contains($0) } == true
+        return sharedKey ? (0, sslCert!, 0o640) : (user.uid, user.gid, 0o600)
+    }
+
+    /// Writes keys a host made for its request (`ca request`) where install will find them: the
+    /// host's pending directory (root 0700), each file with the owner and mode install gives it, by
+    /// the same writer (temporary name, owner and mode before content, fsync, rename).
+    public func writePendingKeys(host: PostgresHost, caName: String, server: String?, client: String?, root prefix: String, now: Date)
+        throws -> [(path: String, outcome: SafeFileWriter.Outcome)] {
+        guard let user = accounts.user(host.osUser), user.uid != 0 else {
+            throw CAError.invalid("OS user '\(host.osUser)' of host '\(host.name)' does not exist on this machine (or is root)",
+                                  fix: "Install PostgreSQL first (it creates the user), or set --os-user on the host.")
+        }
+        _ = try CAName.validate(caName)
+        let root = try FileRoot(prefix: prefix)
+        let layout = InstallLayout(root: prefix, caName: caName, host: host, osUserHome: user.home)
+        let g = InstallLayout.generationFiles
+        var operations: [PlannedOperation] = prefix.isEmpty ? [] : [directory(prefix + "/etc", 0, 0, 0o755, "configuration directory")]
+        operations += [
+            directory(layout.sslDirectory, 0, 0, 0o755, "TLS directory"),
+            directory(layout.managedDirectory, 0, 0, 0o755, "ca's own directory"),
+            directory(layout.managedHostsDirectory, 0, 0, 0o755, "hosts"),
+            directory(layout.managedHostDirectory, 0, 0, 0o755, "host '\(host.name)'"),
+            directory(layout.pendingDirectory, 0, 0, 0o700, "keys waiting for their certificates"),
+        ]
+        let owner = serverKeyOwnership(host, user)
+        if let server { operations.append(file(layout.pending(g.serverKey), server, owner.uid, owner.gid, owner.mode, "server key (pending)", secret: true, rule: .managed)) }
+        if let client { operations.append(file(layout.pending(g.clientKey), client, user.uid, user.gid, 0o600, "replication key (pending)", secret: true, rule: .managed)) }
+        operations = try withMissingParents(operations, root: root)
+        let writer = SafeFileWriter(root: root, now: now, dryRun: false, trustedOwners: [0, user.uid], managedDirectory: layout.managedDirectory)
+        let outcomes = try writer.apply(operations)
+        return zip(operations, outcomes).filter { if case .file = $0.0.kind { return true } else { return false } }.map { ($0.0.path, $0.1) }
+    }
+
+    /// The host's keys as they are now, for `ca request`: the pending one, else the current generation's.
+    public func existingKeys(host: PostgresHost, caName: String, root prefix: String) throws -> (server: PrivateKey?, client: PrivateKey?, where: [String: String]) {
+        guard let user = accounts.user(host.osUser), user.uid != 0 else {
+            throw CAError.invalid("OS user '\(host.osUser)' of host '\(host.name)' does not exist on this machine (or is root)",
+                                  fix: "Install PostgreSQL first (it creates the user), or set --os-user on the host.")
+        }
+        let root = try FileRoot(prefix: prefix)
+        let layout = InstallLayout(root: prefix, caName: caName, host: host, osUserHome: user.home)
+        let g = InstallLayout.generationFiles
+        let server = try Self.hostKeys(g.serverKey, layout: layout, root: root, user: user).keys.first
+        let client = try Self.hostKeys(g.clientKey, layout: layout, root: root, user: user).keys.first
+        var places: [String: String] = [:]
+        if let server { places["server"] = server.path }
+        if let client { places["replication"] = client.path }
+        return (server?.key, client?.key, places)
     }
 
     // MARK: Configuration
@@ -221,13 +322,14 @@ public struct InstallPlanner {
     // MARK: Checks
 
     /// The material must verify the way PostgreSQL and libpq will check it.
-    private func checkMaterial(_ material: HostMaterial, now: Date) throws {
+    private func checkMaterial(_ material: HostMaterial, server serverPair: (certificatePEM: String, keyPEM: String),
+                               client clientPair: (certificatePEM: String, keyPEM: String), now: Date) throws {
         func refuse(_ why: String) -> CAError { .invalid("refusing to install '\(material.host.name)': \(why)") }
         let (trust, crls, server, client, serverKey, clientKey) = try CAError.translatingCrypto {
             (try Certificate.all(inPEM: material.trustPEM),
              try Self.crls(in: material.crlPEM),
-             try Certificate(pem: material.server.certificatePEM), try Certificate(pem: material.client.certificatePEM),
-             try PrivateKey(pem: material.server.keyPEM, passphrase: nil), try PrivateKey(pem: material.client.keyPEM, passphrase: nil))
+             try Certificate(pem: serverPair.certificatePEM), try Certificate(pem: clientPair.certificatePEM),
+             try PrivateKey(pem: serverPair.keyPEM, passphrase: nil), try PrivateKey(pem: clientPair.keyPEM, passphrase: nil))
         }
         guard !trust.isEmpty else { throw refuse("the trust bundle is empty") }
         guard !crls.isEmpty else { throw refuse("it holds no CRL; PostgreSQL refuses to start with an empty root.crl. Run 'ca crl' and export again") }

@@ -42,12 +42,26 @@ public struct Installer {
         let outcomes = try writer.apply(plan.operations)
         let entries = zip(plan.operations, outcomes).map { Entry(operation: $0, outcome: $1) }
         var notes: [String] = []
+        if !dryRun && !plan.consumedPendingKeys.isEmpty { removePendingKeys(plan) }
         if restart && !dryRun {
             notes.append(try restartServer(plan))
         } else if reload && !dryRun {
             notes.append(reloadServer(plan))
         }
         return Report(entries: entries, notes: notes)
+    }
+
+    /// The pending keys this install put into the new generation: the copies `ca request` left are
+    /// removed (never through a link), then their directory if it is empty.
+    func removePendingKeys(_ plan: InstallPlan) {
+        for path in plan.consumedPendingKeys {
+            guard case .success(let (directory, name))? = try? plan.root.parent(of: path) else { continue }
+            unlinkat(directory.fd, name, 0)
+            fsync(directory.fd)
+        }
+        if case .success(let (directory, name))? = try? plan.root.parent(of: plan.layout.pendingDirectory) {
+            unlinkat(directory.fd, name, AT_REMOVEDIR)
+        }
     }
 
     /// `pg_ctl restart` as the OS user, pointed at the config directory (where postgresql.conf is;

@@ -11,10 +11,12 @@ public struct PostgresHost: Codable, Equatable, Sendable {
     public var replicationUser: String
     /// The port PostgreSQL listens on; standbys connect to their primary's.
     public var port: Int
+    /// Who makes the host's private keys.
+    public var keyPolicy: KeyPolicy
 
     public init(name: HostName, dnsNames: [HostName], ipAddresses: [IPAddress], role: HostRole,
                 postgresVersion: PostgresVersion, dataDirectory: AbsolutePath?, configDirectory: AbsolutePath?,
-                osUser: String, replicationUser: String, port: Int = 5432) throws {
+                osUser: String, replicationUser: String, port: Int = 5432, keyPolicy: KeyPolicy = .ca) throws {
         try CAName.checkNotReserved(name.value, what: "host name")
         self.name = name
         // The host's own name is always a SAN: it is what pg-config puts in host=.
@@ -43,6 +45,7 @@ public struct PostgresHost: Codable, Equatable, Sendable {
         self.replicationUser = try Identifier.role(replicationUser)
         guard (1...65535).contains(port) else { throw CAError.invalid("invalid port \(port): it must be from 1 to 65535") }
         self.port = port
+        self.keyPolicy = keyPolicy
     }
 
     /// Decoding re-runs every validation: a host bundle is input like any other.
@@ -54,7 +57,25 @@ public struct PostgresHost: Codable, Equatable, Sendable {
                       dataDirectory: c.decode(AbsolutePath.self, forKey: .dataDirectory),
                       configDirectory: c.decode(AbsolutePath.self, forKey: .configDirectory),
                       osUser: c.decode(String.self, forKey: .osUser), replicationUser: c.decode(String.self, forKey: .replicationUser),
-                      port: c.decode(Int.self, forKey: .port))
+                      port: c.decode(Int.self, forKey: .port),
+                      keyPolicy: c.decodeIfPresent(KeyPolicy.self, forKey: .keyPolicy) ?? .ca)
+    }
+
+    /// The key policy is written only when it is `host`: a `ca` host encodes as it did before the
+    /// policy existed, so its material digest (and a 0.2 reader of its bundle) is unchanged.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(dnsNames, forKey: .dnsNames)
+        try c.encode(ipAddresses, forKey: .ipAddresses)
+        try c.encode(role, forKey: .role)
+        try c.encode(postgresVersion, forKey: .postgresVersion)
+        try c.encode(dataDirectory, forKey: .dataDirectory)
+        try c.encode(configDirectory, forKey: .configDirectory)
+        try c.encode(osUser, forKey: .osUser)
+        try c.encode(replicationUser, forKey: .replicationUser)
+        try c.encode(port, forKey: .port)
+        if keyPolicy != .ca { try c.encode(keyPolicy, forKey: .keyPolicy) }
     }
 
     /// A certificate names at most this many DNS names, and as many addresses.
@@ -85,6 +106,6 @@ public struct PostgresHost: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, dnsNames, ipAddresses, role, postgresVersion, dataDirectory, configDirectory, osUser, replicationUser, port
+        case name, dnsNames, ipAddresses, role, postgresVersion, dataDirectory, configDirectory, osUser, replicationUser, port, keyPolicy
     }
 }

@@ -177,5 +177,14 @@ struct Migration: Sendable {
                 detail        TEXT    NOT NULL
             );
             """),
+        Migration(name: "0006_host_key_policy", sql: """
+            -- Who makes the host's private keys: 'ca' (sealed in certificates.key_pem) or 'host' (the
+            -- host's requests are signed; key_pem stays NULL for its certificates). Not covered by the
+            -- host's seal: it decides neither trust nor a path.
+            ALTER TABLE hosts ADD COLUMN key_policy TEXT NOT NULL DEFAULT 'ca' CHECK (key_policy IN ('ca', 'host'));
+            -- Set by 'renew' (new key) for a 'host' host: its next deploy asks the host for new keys.
+            -- Cleared when a request of the host is signed.
+            ALTER TABLE hosts ADD COLUMN rekey_requested_at INTEGER;
+            """),
     ]
 }
