@@ -22,6 +22,7 @@ public struct HostStatus: Sendable, Encodable {
         let confirmed = try store.lastConfirmedDeployments()
         let probes = try store.lastProbes()
         let context = try HostMaterial.DigestContext(store: store)
+        let rekeys = try store.rekeyRequests()
         var rotationNext: [String: String] = [:]
         if try store.openRotation() != nil {
             for state in try Rotation(store: store, vault: KeyVault { nil }).status().hosts {
@@ -37,7 +38,9 @@ public struct HostStatus: Sendable, Encodable {
             let client = active.last { $0.kind == .client }?.serial.hex
             let next: String?
             if server == nil || client == nil {
-                next = "certificates: ca issue \(name)"
+                next = host.keyPolicy == .host ? "deploy: keys to be made there and signed (or ca request there, ca sign \(name))" : "certificates: ca issue \(name)"
+            } else if let since = rekeys[name] {
+                next = "deploy: new keys made there for its renewal (asked \(since.iso8601))"
             } else if let step = rotationNext[name] {
                 next = step
             } else if let done = confirmed[name] {
