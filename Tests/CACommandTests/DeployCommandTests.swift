@@ -34,7 +34,7 @@ struct DeployCommandTests {
                 """, mode: 0o755)
             remoteCA = try scratch.write("remote-ca", """
                 #!/bin/sh
-                if [ "$1" = install ]; then exec \(CABinary.path) "$@" --root \(scratch.path)/hosts/"$FAKE_HOST"; fi
+                if [ "$1" = install ] || [ "$1" = request ]; then exec \(CABinary.path) "$@" --root \(scratch.path)/hosts/"$FAKE_HOST"; fi
                 exec \(CABinary.path) "$@"
 
                 """, mode: 0o755)
@@ -152,6 +152,59 @@ struct DeployCommandTests {
         let text = try s.ca(["deploy", db1, "--passphrase-file", s.pw])
         #expect(text.stdout.hasPrefix("DEPLOYED") && text.stdout.contains("Every host has its material"), "\(text.stdout)")
         #expect(try String(contentsOfFile: certificate, encoding: .utf8) != old)
+    }
+
+    @Test func aHostThatMakesItsOwnKeysIsRequestedSignedAndInstalledInOneRun() throws {
+        let s = try Setup()
+        let name = "keys.t.internal"
+        try s.ca(["host", "add", name, "--ip", "192.0.2.9", "--keys", "host", "--data-dir", "/srv/pg/9", "--config-dir", "/srv/pg/9"])
+        let host = try PostgresHost(name: HostName(name), dnsNames: [], ipAddresses: [], role: .standby, postgresVersion: .default,
+                                    dataDirectory: AbsolutePath("/srv/pg/9", what: "d"), configDirectory: AbsolutePath("/srv/pg/9", what: "c"),
+                                    osUser: "postgres", replicationUser: "replicator", keyPolicy: .host)
+        let hostRoot = s.scratch.file("hosts/\(name)")
+        try Demo.stageCluster(host, root: hostRoot)
+        #expect(try s.ca(["status"]).stdout.contains("next: deploy: keys to be made there"))
+
+        let dry = try s.deploy([name, "--dry-run"])
+        #expect(Self.text(dry[name], "result") == "would-change" && !FileManager.default.fileExists(atPath: hostRoot + "/etc/ssl"), "\(dry)")
+
+        let before = s.argv.count
+        let first = try s.deploy([name])
+        #expect(Self.text(first[name], "result") == "deployed", "\(first)")
+        let argv = Array(s.argv[before...])
+        let request = try #require(argv.firstIndex { $0.contains(" request --bundle -") }, "\(argv)")
+        let install = try #require(argv.firstIndex { $0.contains(" install --bundle -") }, "\(argv)")
+        #expect(request < install && argv[request].contains("--ca-fingerprint") && !argv[request].contains("--new-key"), "\(argv)")
+        // The keys exist once, in the generation the host's links name; none in the database, none pending.
+        let managed = "hosts/\(name)/etc/ssl/ca-managed/hosts/\(name)/"
+        let keys = s.plainKeys().filter { $0.hasPrefix("hosts/\(name)/") }
+        #expect(keys.count == 2 && keys.allSatisfy { $0.hasPrefix(managed + "g-") }, "\(keys)")
+        let records = try CAStore.open(path: s.db).certificates(CertificateFilter(hostName: name))
+        #expect(records.count == 2 && records.allSatisfy { $0.keyPEM == nil })
+        #expect(try s.ca(["status"]).stdout.contains("\(name) (standby): deployed"))
+        let serverKey = hostRoot + "/etc/ssl/private/\(name).key"
+        let key = try String(contentsOfFile: serverKey, encoding: .utf8)
+
+        // Nothing new: no request, nothing changed. A renewal with new keys: the next deploy asks the host for them.
+        let quiet = s.argv.count
+        #expect(Self.text(try s.deploy([name])[name], "result") == "unchanged")
+        #expect(!s.argv[quiet...].contains { $0.contains(" request ") })
+        try s.ca(["renew", "--host", name, "--within", "500d", "--passphrase-file", s.pw])
+        let renewal = s.argv.count
+        #expect(Self.text(try s.deploy([name])[name], "result") == "deployed")
+        #expect(s.argv[renewal...].contains { $0.contains(" request --bundle - --new-key") }, "\(s.argv[renewal...])")
+        #expect(try String(contentsOfFile: serverKey, encoding: .utf8) != key)
+        #expect(s.plainKeys().filter { $0.hasPrefix("hosts/\(name)/") }.count == 2)
+        let after = try CAStore.open(path: s.db).certificates(CertificateFilter(hostName: name, status: .active))
+        #expect(after.count == 2 && after.allSatisfy { $0.keyPEM == nil && !records.map(\.serial).contains($0.serial) })
+        let status = try s.ca(["status"]).stdout
+        #expect(status.contains("\(name) (standby): deployed") && !status.contains("new keys made there"), "\(status)")
+
+        // A remote too old for requests is told so, and nothing is signed.
+        let oldCA = try s.scratch.write("old-ca", "#!/bin/sh\necho 0.2.0\n", mode: 0o755)
+        let old = try s.deploy([name, "--new-key"], expect: 1, environment: ["CA_REMOTE_CA": oldCA])
+        #expect(Self.text(old[name], "error").contains("ca there is 0.2.0; keys made on the host need \(CAVersion.minimumRemoteHostKeys) or later"), "\(old)")
+        #expect(try CAStore.open(path: s.db).certificates(CertificateFilter(hostName: name)).count == 4)
     }
 
     @Test func aMissingOldOrFailingRemoteIsNamedWithItsOwnWords() throws {
