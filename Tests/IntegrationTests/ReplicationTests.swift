@@ -352,6 +352,91 @@ struct ReplicationTests {
         print("e2e PG \(w.version) (\(major.source)) proved: " + w.proved.joined(separator: "; "))
     }
 
+    /// The oldest and the newest major here: a standby that makes its own keys replicates on both libpqs.
+    static var hostKeyMajors: [PostgresMajor] {
+        let all = PostgresMajor.all
+        guard let first = all.first, let last = all.last else { return [] }
+        return first.version == last.version ? [first] : [first, last]
+    }
+
+    /// A standby whose keys were made on it (`--keys host`): `ca request` there, `ca sign` on the CA,
+    /// a certificate-only bundle installed beside its keys; pg_basebackup and streaming over verify-full
+    /// with that key; a full CA rotation with no new request (the stored public key is re-signed);
+    /// then a renewal with new keys through a new request.
+    @Test(arguments: hostKeyMajors)
+    func aStandbyWhoseKeysWereMadeThereReplicatesAndRotatesWithNoNewRequest(_ major: PostgresMajor) throws {
+        let w = try World(major)
+        defer { w.stopAll() }
+        try w.ca(["init", "--name", "e2e-ca", "--passphrase-file", w.pw])
+        for (name, role, cluster, keys) in [(w.primaryName, "primary", w.primary, "ca"), (w.standbyName, "standby", w.standby, "host")] {
+            let dataDir = String(cluster.dataDirectory.dropFirst(w.root.count))
+            try w.ca(["host", "add", name, "--ip", "127.0.0.1", "--role", role, "--pg-version", w.version.description,
+                      "--data-dir", dataDir, "--config-dir", dataDir, "--port", String(cluster.port), "--keys", keys])
+        }
+        try w.ca(["issue", w.primaryName, "--passphrase-file", w.pw])
+        try w.primary.initdb()
+        w.started.append(w.primary)
+        try w.ship(w.primaryName, reload: false)
+        try w.primary.start()
+        _ = try w.primary.sql("CREATE ROLE replicator LOGIN REPLICATION")
+        _ = try w.primary.sql("CREATE TABLE probe (label text)")
+        w.step("host keys: primary up")
+
+        // On the standby: its record from a bundle, its keys made there, its requests out.
+        let template = w.scratch.file("standby-record.json")
+        try w.ca(["export", w.standbyName, "-o", template, "--passphrase-file", w.pw])
+        let request = try w.ca(["request", "--bundle", template, "--root", w.root, "--ca-fingerprint", try CABinary.caFingerprint(db: w.db)],
+                               environment: ["CA_DB": w.scratch.file("no-database-on-the-host.sqlite3")])
+        #expect(!request.stdout.contains("PRIVATE KEY"))
+        let envelope = try w.scratch.write("standby-request.json", request.stdout)
+        try w.ca(["sign", w.standbyName, "--request", envelope, "--passphrase-file", w.pw])
+        let keyDirectory = w.root + "/etc/ssl/ca-managed/hosts/\(w.standbyName)"
+        let madeKey = try String(contentsOfFile: keyDirectory + "/pending/replication.key", encoding: .utf8)
+        try w.ship(w.standbyName, reload: false, link: false)
+        try LocalCluster.basebackup(binaries: w.binaries, conninfo: try w.standbyConninfo(), into: w.standby.dataDirectory, libraries: w.major.libraries)
+        try w.standby.appendSettings(["port = \(w.standby.port)", "wal_retrieve_retry_interval = '500ms'"])
+        try w.ship(w.standbyName, reload: false)
+        try w.standby.start()
+        w.started.append(w.standby)
+        #expect(LocalCluster.wait(timeout: 15) { w.streaming }, "no streaming: \(w.walsender)\n\(w.standby.log.suffix(2000))")
+        try w.reconnectAndCheck("host-keys-initial")
+        let installedKey = keyDirectory + "/current/replication.key"
+        #expect(try String(contentsOfFile: installedKey, encoding: .utf8) == madeKey, "the standby does not use the key made on it")
+        #expect(!FileManager.default.fileExists(atPath: keyDirectory + "/pending"))
+        func clientSerial() throws -> String { try #require(w.walsender.first?.split(separator: "|").last.map(String.init)) }
+        #expect(try clientSerial() == Self.decimal(hex: try w.activeSerial(w.standbyName, "client")))
+        let stored = try CAStore.open(path: w.db).certificates(CertificateFilter(hostName: w.standbyName))
+        #expect(stored.count == 2 && stored.allSatisfy { $0.keyPEM == nil }, "the CA database holds a key of the standby")
+        #expect(try w.ca(["doctor", w.standbyName, "--root", w.root]).stdout.contains("0 FAIL"))
+        w.step("host keys: pg_basebackup and streaming over verify-full with the key made on the standby")
+
+        // A full rotation: every stage shipped, reconnected, no request, the standby's keys untouched.
+        let rotation: [[String]] = [["rotate", "start", "--passphrase-file", w.pw], ["rotate", "reissue", "--passphrase-file", w.pw], ["rotate", "finish"]]
+        for step in rotation {
+            try w.ca(step)
+            try w.ship(w.standbyName); try w.reconnectAndCheck("host-keys-\(step[1])-standby")
+            try w.ship(w.primaryName); try w.reconnectAndCheck("host-keys-\(step[1])-primary")
+            #expect(try String(contentsOfFile: installedKey, encoding: .utf8) == madeKey, "\(step[1]) changed the standby's key")
+            #expect(!FileManager.default.fileExists(atPath: keyDirectory + "/pending"), "\(step[1]) needed a request")
+        }
+        #expect(try clientSerial() == Self.decimal(hex: try w.activeSerial(w.standbyName, "client")))
+        let issuers = try w.primary.sql("SELECT s.issuer_dn FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)")
+        #expect(issuers.contains("e2e-ca G2"), "issuer_dn: \(issuers)")
+        #expect(try w.ca(["probe", "--all"]).status == 0)
+        w.step("host keys: rotation start/reissue/finish streaming, same key re-signed, no request")
+
+        // A renewal with new keys: renew asks for them, the standby makes them, and streaming moves on to them.
+        try w.ca(["renew", "--host", w.standbyName, "--within", "500d", "--passphrase-file", w.pw])
+        let renewal = try w.ca(["request", w.standbyName, "--new-key", "--root", w.root, "--passphrase-file", w.pw])
+        try w.ca(["sign", w.standbyName, "--request", try w.scratch.write("renewal.json", renewal.stdout), "--passphrase-file", w.pw])
+        try w.ship(w.standbyName); try w.reconnectAndCheck("host-keys-new-key")
+        #expect(try String(contentsOfFile: installedKey, encoding: .utf8) != madeKey)
+        #expect(try clientSerial() == Self.decimal(hex: try w.activeSerial(w.standbyName, "client")))
+        w.step("host keys: renewal with new keys made on the standby, streaming on them")
+        print("e2e PG \(w.version) (\(major.source)) proved: a standby with keys made on it (ca request/sign) streams over verify-full, "
+              + "through a full CA rotation with no new request, and onto new keys after a renewal; the CA database holds none of its keys")
+    }
+
     /// A big-endian hex serial as the decimal pg_stat_ssl.client_serial shows.
     static func decimal(hex: String) -> String {
         var digits: [UInt8] = [0]  // little-endian base 10
