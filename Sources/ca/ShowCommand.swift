@@ -31,14 +31,20 @@ struct ShowCommand: ParsableCommand {
             records = matches
         }
         if pem {
+            // Every key is opened before anything is printed: a refusal prints nothing.
+            var keys: [String?] = []
             for record in records {
+                guard withKey else { keys.append(nil); continue }
+                let authority = try store.authorities().first { $0.id == record.authorityID }
+                guard let authority, let key = try session.vault.open(record, issuer: authority) else {
+                    throw CAError.invalid("certificate \(record.serial.hex) has no stored key: it was signed from a request, and its key never left the requester")
+                }
+                keys.append(try CAError.translatingCrypto { try key.pkcs8PEM(passphrase: nil) })
+            }
+            for (record, key) in zip(records, keys) {
                 Swift.print(record.certificatePEM, terminator: "")
-                if withKey {
-                    let authority = try store.authorities().first { $0.id == record.authorityID }
-                    guard let authority, let key = try session.vault.open(record, issuer: authority) else {
-                        throw CAError.invalid("certificate \(record.serial.hex) has no stored key (ca did not generate it)")
-                    }
-                    Swift.print(try CAError.translatingCrypto { try key.pkcs8PEM(passphrase: nil) }, terminator: "")
+                if let key {
+                    Swift.print(key, terminator: "")
                     Terminal.warning("printed the unencrypted private key of \(record.serial.hex)")
                 }
             }
@@ -55,7 +61,7 @@ struct ShowCommand: ParsableCommand {
             Subject:      \(record.subject)
             Issuer:       \(certificate.issuer)
             Names:        \(record.names.isEmpty ? "-" : record.names.joined(separator: ", "))
-            Key:          \(record.keyType.rawValue)
+            Key:          \(record.keyType.rawValue)\(record.keyPEM == nil ? " (made by the requester; ca does not hold it)" : "")
             Not before:   \(record.notBefore.iso8601)
             Not after:    \(record.notAfter.iso8601) (\(Output.relative(record.notAfter)))
             Status:       \(record.status.rawValue)

@@ -300,12 +300,13 @@ struct FleetTests {
         }
         f.step("PostgreSQL \(f.version): primary running, two base backups")
 
-        // The PKI, on the CA side only.
+        // The PKI, on the CA side only. db3 makes its own keys: deploy has it request, signs, installs.
         try f.ca(["init", "--name", "fleet-ca", "--passphrase-file", f.pw])
-        for host in f.hosts {
+        for (index, host) in f.hosts.enumerated() {
             try f.ca(["host", "add", host.name, "--ip", host.address, "--role", host.role, "--pg-version", f.version.description,
-                      "--data-dir", host.cluster.dataDirectory, "--config-dir", host.cluster.dataDirectory, "--port", "5432"])
-            try f.ca(["issue", host.name, "--passphrase-file", f.pw])
+                      "--data-dir", host.cluster.dataDirectory, "--config-dir", host.cluster.dataDirectory, "--port", "5432",
+                      "--keys", index == 2 ? "host" : "ca"])
+            if index != 2 { try f.ca(["issue", host.name, "--passphrase-file", f.pw]) }
         }
 
         // 1. The first deploy --all: standbys first, then the primary; the standbys start and stream.
@@ -323,6 +324,9 @@ struct FleetTests {
             #expect(link == "/etc/ssl/certs/\(host.name).crt", "\(link)")
         }
         #expect(!FileManager.default.fileExists(atPath: "/etc/ssl/private/\(names[0]).key"), "a host's key landed in this machine's /etc/ssl")
+        let db3Records = try CAStore.open(path: f.db).certificates(CertificateFilter(hostName: names[2]))
+        #expect(db3Records.count == 2 && db3Records.allSatisfy { $0.keyPEM == nil }, "the CA holds a key db3 made")
+        #expect(!FileManager.default.fileExists(atPath: f.hosts[2].directory + "/etc-ssl/ca-managed/hosts/\(names[2])/pending"))
         try f.startPostgres(1)
         try f.startPostgres(2)
         #expect(LocalCluster.wait(timeout: 20) { f.bothStreaming }, "no streaming: \(f.walsenders)\n\(f.hosts[1].cluster.log.suffix(1500))")
@@ -330,8 +334,8 @@ struct FleetTests {
         try f.rowArrives("first-deploy")
         let again = try f.deploy(["--all"])
         #expect(f.results(again) == Dictionary(uniqueKeysWithValues: names.map { ($0, "up-to-date") }), "a second deploy --all contacted hosts: \(again)")
-        f.step("1: deploy --all (standbys first), both standbys stream over verify-full with cert auth; a rerun contacts nobody")
-        f.proved.append("first deploy --all brings up replication (verify-full, cert auth, standbys before primary, dry run writes nothing, rerun contacts nobody)")
+        f.step("1: deploy --all (standbys first; db3 requests over ssh, signed here), both standbys stream over verify-full with cert auth; a rerun contacts nobody")
+        f.proved.append("first deploy --all brings up replication (verify-full, cert auth, standbys before primary, dry run writes nothing, rerun contacts nobody; db3's keys made on db3 through request/sign over ssh, none in the CA database)")
 
         // 2. probe: OK; DRIFT after db2's server.crt is pointed by hand at another certificate of this CA; OK after deploy.
         #expect(try f.probe(["--all"]) == Dictionary(uniqueKeysWithValues: names.map { ($0, "OK") }))
