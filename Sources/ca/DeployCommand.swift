@@ -106,7 +106,9 @@ struct DeployCommand: ParsableCommand {
             guard host.keyPolicy == .host else { return nil }
             let active = try session.store.certificates(CertificateFilter(hostName: host.name.value, status: .active))
             let complete = active.contains { $0.kind == .server } && active.contains { $0.kind == .client }
-            let renew = newKey || rekeys[host.name.value] != nil
+            // A certificate revoked and not replaced: its key may be compromised, so new keys, never the old one again.
+            let revoked = try complete ? false : !session.store.certificates(CertificateFilter(hostName: host.name.value, status: .revoked)).isEmpty
+            let renew = newKey || rekeys[host.name.value] != nil || revoked
             return complete && !renew ? nil : (host, renew)
         }
         guard !needing.isEmpty else { return [] }

@@ -48,7 +48,11 @@ struct RequestCommand: ParsableCommand {
             let trust = HostBundle.Trust(installed: { caName in InstalledTrust.certificates(caName: caName, root: files) }, pinned: pins)
             let text = String(decoding: try InputFile.read(bundle!, limit: HostBundle.maximumSize, what: "host bundle",
                                                            fix: "Make one on the CA with 'ca export HOST -o FILE'."), as: UTF8.self)
-            material = try HostBundle.decode(text, trust: trust) { nil }
+            // Only a bundle that carries keys asks for a passphrase: one for a host whose keys the CA makes.
+            material = try HostBundle.decode(text, trust: trust) {
+                throw CAError.invalid("this bundle carries the host's keys (the CA makes them); ca request is for a host that makes its own",
+                                      fix: "On the CA: 'ca host set HOST --keys host', then export its bundle again.")
+            }
             guard material.host.keyPolicy == .host else { throw Self.notHostKeys(material.host.name.value) }
         }
         let result = try RequestMaker.make(caName: material.caName, host: material.host, trustPEM: material.trustPEM, root: rootPrefix,

@@ -200,11 +200,19 @@ struct DeployCommandTests {
         let status = try s.ca(["status"]).stdout
         #expect(status.contains("\(name) (standby): deployed") && !status.contains("new keys made there"), "\(status)")
 
+        // Revoked: the next deploy has the host make new keys (the old one may be compromised).
+        try s.ca(["revoke", name, "--kind", "client", "--reason", "keyCompromise", "--passphrase-file", s.pw])
+        let replacement = s.argv.count
+        let replacementKey = try String(contentsOfFile: hostRoot + "/etc/ssl/private/\(name)-replication.key", encoding: .utf8)
+        #expect(Self.text(try s.deploy([name])[name], "result") == "deployed")
+        #expect(s.argv[replacement...].contains { $0.contains(" request --bundle - --new-key") }, "\(s.argv[replacement...])")
+        #expect(try String(contentsOfFile: hostRoot + "/etc/ssl/private/\(name)-replication.key", encoding: .utf8) != replacementKey)
+
         // A remote too old for requests is told so, and nothing is signed.
         let oldCA = try s.scratch.write("old-ca", "#!/bin/sh\necho 0.2.0\n", mode: 0o755)
         let old = try s.deploy([name, "--new-key"], expect: 1, environment: ["CA_REMOTE_CA": oldCA])
         #expect(Self.text(old[name], "error").contains("ca there is 0.2.0; keys made on the host need \(CAVersion.minimumRemoteHostKeys) or later"), "\(old)")
-        #expect(try CAStore.open(path: s.db).certificates(CertificateFilter(hostName: name)).count == 4)
+        #expect(try CAStore.open(path: s.db).certificates(CertificateFilter(hostName: name)).count == 6)
     }
 
     @Test func aMissingOldOrFailingRemoteIsNamedWithItsOwnWords() throws {

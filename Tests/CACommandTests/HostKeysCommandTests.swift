@@ -272,10 +272,28 @@ struct HostKeysCommandTests {
         #expect(try s.current("server.key") != keys.0 && s.current("replication.key") != keys.1 && verified())
         #expect(!(try s.ca(["status"]).stdout.contains("new keys")))
 
-        // The database file itself: the only private keys in it are the CA's (the old root and the new).
+        // Revocation works the same: the host's server certificate on the CRL installed beside it.
+        let revokedSerial = try #require(try CAStore.open(path: s.db).certificates(CertificateFilter(hostName: s.host, kind: .server, status: .active)).last?.serial.hex)
+        try s.ca(["revoke", s.host, "--kind", "server", "--reason", "keyCompromise", "--passphrase-file", s.pw])
+        #expect(try s.ca(["status"]).stdout.contains("next: deploy: keys to be made there"), "a revoked host-keys host needs a new request")
+        let crl = try s.scratch.write("revoked.crl", try s.ca(["crl", "--passphrase-file", s.pw]).stdout)
+        let crlText = try OpenSSLTool.run(["crl", "-in", crl, "-noout", "-text"]).stdout
+        #expect(crlText.contains("Serial Number: \(revokedSerial)"), "\(crlText)")
+        let refusedByCRL = try OpenSSLTool.run(["verify", "-crl_check", "-CAfile", trust, "-CRLfile", crl, s.hostDirectory + "/current/server.crt"])
+        #expect(refusedByCRL.status != 0 && refusedByCRL.stdout.contains("revoked") || refusedByCRL.stderr.contains("revoked"), "\(refusedByCRL.stdout)\(refusedByCRL.stderr)")
+
+        // A bundle that carries keys (a host whose keys the CA makes) is no input for request.
+        try s.ca(["host", "add", "db6.ca.internal", "--ip", "192.0.2.36", "--data-dir", "/srv/pg/db6", "--config-dir", "/srv/pg/db6"])
+        try s.ca(["issue", "db6.ca.internal", "--passphrase-file", s.pw])
+        let keyed = s.scratch.file("db6.json")
+        try s.ca(["export", "db6.ca.internal", "-o", keyed, "--plain-keys", "--passphrase-file", s.pw])
+        let notOurs = try CABinary.run(["request", "--bundle", keyed, "--root", s.root])
+        #expect(notOurs.status == 64 && notOurs.stderr.contains("keeps its keys in the CA") || notOurs.stderr.contains("carries the host's keys"), "\(notOurs.stderr)")
+
+        // The database file itself: the only private keys in it are the CA's (the old root and the new) and db6's two.
         _ = try ProcessResult.run("/usr/bin/sqlite3", [s.db, "PRAGMA wal_checkpoint(TRUNCATE);"])
         let file = String(decoding: try Data(contentsOf: URL(fileURLWithPath: s.db)), as: UTF8.self)
-        #expect(file.components(separatedBy: "-----BEGIN ENCRYPTED PRIVATE KEY-----").count - 1 == 2, "the database holds more private keys than its two roots")
+        #expect(file.components(separatedBy: "-----BEGIN ENCRYPTED PRIVATE KEY-----").count - 1 == 4, "the database holds more private keys than its two roots and db6's pair")
         #expect(!file.contains("-----BEGIN PRIVATE KEY-----"))
         let stored = try CAStore.open(path: s.db).certificates(CertificateFilter(hostName: s.host))
         #expect(stored.count >= 8 && stored.allSatisfy { $0.keyPEM == nil })
