@@ -253,11 +253,7 @@ public final class Certificate: @unchecked Sendable {
     /// every certificate on one key (a CA renewed with `renew-ca` keeps it).
     public var publicKeyFingerprint: String {
         guard let key = X509_get0_pubkey(raw) else { return "" }
-        var pointer: UnsafeMutablePointer<UInt8>?
-        let length = i2d_PUBKEY(key, &pointer)
-        guard length > 0, let pointer else { CryptoError.clearQueue(); return "" }
-        defer { ca_OPENSSL_free(pointer) }
-        return Digest.sha256(Array(UnsafeBufferPointer(start: pointer, count: Int(length)))).hexString
+        return PublicKey.fingerprint(key)
     }
 
     /// True when `key` is the private half of this certificate's public key.

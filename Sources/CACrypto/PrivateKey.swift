@@ -119,13 +119,7 @@ public final class PrivateKey: @unchecked Sendable {
     }
 
     /// SHA-256 of the DER SubjectPublicKeyInfo: identifies the key without revealing it.
-    public var publicKeyFingerprint: String {
-        var pointer: UnsafeMutablePointer<UInt8>?
-        let length = i2d_PUBKEY(raw, &pointer)
-        guard length > 0, let pointer else { return "" }
-        defer { ca_OPENSSL_free(pointer) }
-        return Digest.sha256(Array(UnsafeBufferPointer(start: pointer, count: Int(length)))).hexString
-    }
+    public var publicKeyFingerprint: String { PublicKey.fingerprint(raw) }
 
     /// The digest to sign with; nil for Ed25519, which signs the message itself.
     var signingDigest: OpaquePointer? {
@@ -141,10 +135,7 @@ public final class PrivateKey: @unchecked Sendable {
         switch EVP_PKEY_get_base_id(raw) {
         case EVP_PKEY_EC:
             // By the curve's name, not its size: secp256k1 and brainpoolP256r1 are 256 bits too.
-            var name = [CChar](repeating: 0, count: 64)
-            var length = 0
-            guard EVP_PKEY_get_utf8_string_param(raw, "group", &name, name.count, &length) == 1 else { break }
-            let group = String(decoding: name.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            guard let group = PublicKey.curveName(raw) else { break }
             if group == "prime256v1" { return .ecP256 }
             if group == "secp384r1" { return .ecP384 }
         case EVP_PKEY_RSA:

@@ -29,19 +29,21 @@ public final class PublicKey: @unchecked Sendable {
         return Digest.sha256(Array(UnsafeBufferPointer(start: pointer, count: Int(length)))).hexString
     }
 
+    /// An EC key's curve by its OpenSSL name ("prime256v1", "secp256k1"); nil for other keys.
+    static func curveName(_ raw: OpaquePointer) -> String? {
+        var name = [CChar](repeating: 0, count: 64)
+        var length = 0
+        guard EVP_PKEY_get_utf8_string_param(raw, "group", &name, name.count, &length) == 1 else { CryptoError.clearQueue(); return nil }
+        return String(decoding: name.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     static func describe(_ raw: OpaquePointer) -> String {
         let bits = EVP_PKEY_get_bits(raw)
         switch EVP_PKEY_get_base_id(raw) {
         case EVP_PKEY_RSA: return "RSA \(bits) bits"
         case EVP_PKEY_EC:
-            var name = [CChar](repeating: 0, count: 64)
-            var length = 0
-            if EVP_PKEY_get_utf8_string_param(raw, "group", &name, name.count, &length) == 1 {
-                let group = String(decoding: name.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                return "EC \(group == "prime256v1" ? "P-256" : group == "secp384r1" ? "P-384" : group)"
-            }
-            CryptoError.clearQueue()
-            return "EC \(bits) bits"
+            guard let group = curveName(raw) else { return "EC \(bits) bits" }
+            return "EC \(group == "prime256v1" ? "P-256" : group == "secp384r1" ? "P-384" : group)"
         case EVP_PKEY_ED25519: return "Ed25519"
         case EVP_PKEY_ED448: return "Ed448"
         case EVP_PKEY_DSA: return "DSA \(bits) bits"

@@ -132,6 +132,36 @@ struct ReplicationTests {
             }
         }
 
+        /// Registers both hosts (the standby's keys made by `standbyKeys`).
+        func addHosts(standbyKeys: String = "ca") throws {
+            for (name, role, cluster, keys) in [(primaryName, "primary", primary, "ca"), (standbyName, "standby", standby, standbyKeys)] {
+                let dataDir = String(cluster.dataDirectory.dropFirst(root.count))
+                try ca(["host", "add", name, "--ip", "127.0.0.1", "--role", role, "--pg-version", version.description,
+                        "--data-dir", dataDir, "--config-dir", dataDir, "--port", String(cluster.port), "--keys", keys])
+            }
+        }
+
+        /// The primary: initdb, its bundle installed with links and config, started; the replication role and a table.
+        func startPrimary() throws {
+            try primary.initdb()
+            started.append(primary)
+            try ship(primaryName, reload: false)
+            try primary.start()
+            _ = try primary.sql("CREATE ROLE replicator LOGIN REPLICATION")
+            _ = try primary.sql("CREATE TABLE probe (label text)")
+        }
+
+        /// The standby: its files first, then pg_basebackup over TLS with its replication certificate,
+        /// then the links pg_basebackup does not copy, and its config; started.
+        func startStandby() throws {
+            try ship(standbyName, reload: false, link: false)
+            try LocalCluster.basebackup(binaries: binaries, conninfo: try standbyConninfo(), into: standby.dataDirectory, libraries: major.libraries)
+            try standby.appendSettings(["port = \(standby.port)", "wal_retrieve_retry_interval = '500ms'"])
+            try ship(standbyName, reload: false)
+            try standby.start()
+            started.append(standby)
+        }
+
         /// What this run proved, printed per major at the end.
         var proved: [String] = []
 
@@ -179,30 +209,14 @@ struct ReplicationTests {
         // 1. The PKI, through ca only.
         w.step("start")
         try w.ca(["init", "--name", "e2e-ca", "--passphrase-file", w.pw])
-        for (name, role, cluster) in [(w.primaryName, "primary", w.primary), (w.standbyName, "standby", w.standby)] {
-            let dataDir = String(cluster.dataDirectory.dropFirst(w.root.count))
-            try w.ca(["host", "add", name, "--ip", "127.0.0.1", "--role", role, "--pg-version", w.version.description,
-                      "--data-dir", dataDir, "--config-dir", dataDir, "--port", String(cluster.port)])
-            try w.ca(["issue", name, "--passphrase-file", w.pw])
-        }
+        try w.addHosts()
+        for name in [w.primaryName, w.standbyName] { try w.ca(["issue", name, "--passphrase-file", w.pw]) }
         w.step("1a: CA, hosts and certificates")
 
-        try w.primary.initdb()
-        w.started.append(w.primary)
-        try w.ship(w.primaryName, reload: false)
-        try w.primary.start()
-        _ = try w.primary.sql("CREATE ROLE replicator LOGIN REPLICATION")
-        _ = try w.primary.sql("CREATE TABLE probe (label text)")
+        try w.startPrimary()
         w.step("1b: primary initdb, install --bundle --link --configure, start")
 
-        // The standby: its files first, then pg_basebackup over TLS with its replication certificate,
-        // then the links pg_basebackup does not copy, and its config.
-        try w.ship(w.standbyName, reload: false, link: false)
-        try LocalCluster.basebackup(binaries: w.binaries, conninfo: try w.standbyConninfo(), into: w.standby.dataDirectory, libraries: w.major.libraries)
-        try w.standby.appendSettings(["port = \(w.standby.port)", "wal_retrieve_retry_interval = '500ms'"])
-        try w.ship(w.standbyName, reload: false)
-        try w.standby.start()
-        w.started.append(w.standby)
+        try w.startStandby()
         w.step("1c: pg_basebackup over TLS, standby install --bundle --link --configure, start")
 
         #expect(LocalCluster.wait(timeout: 15) { w.streaming }, "no streaming: \(w.walsender)\n\(w.standby.log.suffix(2000))")
@@ -368,18 +382,9 @@ struct ReplicationTests {
         let w = try World(major)
         defer { w.stopAll() }
         try w.ca(["init", "--name", "e2e-ca", "--passphrase-file", w.pw])
-        for (name, role, cluster, keys) in [(w.primaryName, "primary", w.primary, "ca"), (w.standbyName, "standby", w.standby, "host")] {
-            let dataDir = String(cluster.dataDirectory.dropFirst(w.root.count))
-            try w.ca(["host", "add", name, "--ip", "127.0.0.1", "--role", role, "--pg-version", w.version.description,
-                      "--data-dir", dataDir, "--config-dir", dataDir, "--port", String(cluster.port), "--keys", keys])
-        }
+        try w.addHosts(standbyKeys: "host")
         try w.ca(["issue", w.primaryName, "--passphrase-file", w.pw])
-        try w.primary.initdb()
-        w.started.append(w.primary)
-        try w.ship(w.primaryName, reload: false)
-        try w.primary.start()
-        _ = try w.primary.sql("CREATE ROLE replicator LOGIN REPLICATION")
-        _ = try w.primary.sql("CREATE TABLE probe (label text)")
+        try w.startPrimary()
         w.step("host keys: primary up")
 
         // On the standby: its record from a bundle, its keys made there, its requests out.
@@ -392,12 +397,7 @@ struct ReplicationTests {
         try w.ca(["sign", w.standbyName, "--request", envelope, "--passphrase-file", w.pw])
         let keyDirectory = w.root + "/etc/ssl/ca-managed/hosts/\(w.standbyName)"
         let madeKey = try String(contentsOfFile: keyDirectory + "/pending/replication.key", encoding: .utf8)
-        try w.ship(w.standbyName, reload: false, link: false)
-        try LocalCluster.basebackup(binaries: w.binaries, conninfo: try w.standbyConninfo(), into: w.standby.dataDirectory, libraries: w.major.libraries)
-        try w.standby.appendSettings(["port = \(w.standby.port)", "wal_retrieve_retry_interval = '500ms'"])
-        try w.ship(w.standbyName, reload: false)
-        try w.standby.start()
-        w.started.append(w.standby)
+        try w.startStandby()
         #expect(LocalCluster.wait(timeout: 15) { w.streaming }, "no streaming: \(w.walsender)\n\(w.standby.log.suffix(2000))")
         try w.reconnectAndCheck("host-keys-initial")
         let installedKey = keyDirectory + "/current/replication.key"
