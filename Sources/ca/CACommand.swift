@@ -27,6 +27,7 @@ struct CACommand: ParsableCommand {
     static func main() {
         // Before anything else: no core dumps, and the passphrase variables out of the environment.
         ProcessSecrets.capture()
+        if Clock.offset != 0 { Terminal.warning("CA_TEST_CLOCK_OFFSET moves ca's clock by \(Int(Clock.offset)) s (a test setting; unset it)") }
         do {
             var command = try parseAsRoot()
             try command.run()

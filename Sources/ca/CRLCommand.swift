@@ -25,7 +25,7 @@ struct CRLCommand: ParsableCommand {
         let session = try Session(global: global, passphrase: passphrase)
         if let days { try Lifecycle(store: session.store, vault: session.vault).setCRLDays(days) }
         try session.vault.unlock(try session.store.trustedAuthorities())
-        let crls = try session.store.write { try CRLPublisher(store: session.store, vault: session.vault).currentCRLs(now: Date(), force: true) }
+        let crls = try session.store.write { try CRLPublisher(store: session.store, vault: session.vault).currentCRLs(now: Clock.now(), force: true) }
         if global.json {
             return try Output.json(crls.map { JSON(issuer: $0.issuer, number: $0.number, thisUpdate: $0.thisUpdate, nextUpdate: $0.nextUpdate, revoked: $0.revokedSerials.map(\.hex)) })
         }

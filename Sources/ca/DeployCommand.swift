@@ -32,6 +32,7 @@ struct DeployCommand: ParsableCommand {
     @Flag(name: .long, help: "Only the files under /etc/ssl: no data-directory links, config or reload (a standby before its pg_basebackup).") var filesOnly = false
     @Flag(name: .long, help: "Send the CA's fingerprint to every host, not only to those ca never installed (a host whose trust bundle was lost).") var pin = false
     @Flag(name: .long, help: "Hosts that make their own keys make new ones (a renewal with new keys); 'ca renew' asks for this by itself.") var newKey = false
+    @Flag(name: .long, help: "A standby whose replication certificate changed ends its walreceiver connection, so it reconnects with the new one now.") var reconnect = false
     @Option(name: .long, help: ArgumentHelp("The ssh command (env CA_SSH; default 'ssh'), e.g. 'ssh -F ~/.ssh/fleet'.", valueName: "command")) var ssh: String?
     @Option(name: .long, help: ArgumentHelp("ca on the hosts (env CA_REMOTE_CA; default 'ca'), e.g. '/usr/local/bin/ca' or 'sudo -n ca'.", valueName: "command")) var remoteCa: String?
     @Option(name: .long, help: ArgumentHelp("Seconds for each ssh command on a host (its version check, its install).", valueName: "seconds")) var timeout: Int = 300
@@ -55,38 +56,23 @@ struct DeployCommand: ParsableCommand {
         let targets = all ? try session.store.hosts() : try names.filter { seen.insert($0).inserted }.map { try session.store.host(named: $0) }
         guard !targets.isEmpty else { throw CAError.invalid("the CA has no hosts to deploy", fix: "Add one with 'ca host add'.") }
 
-        let now = Date()
+        let now = Clock.now()
         if newKey, let other = targets.first(where: { $0.keyPolicy == .ca }), !all {
             throw CAError.invalid("--new-key is for hosts that make their own keys; '\(other.name)' has its keys made by the CA",
                                   fix: "Renew it with 'ca renew --host \(other.name)' (new keys by default) and deploy it.")
         }
         let width = targets.map(\.name.value.utf8.count).max() ?? 0
-        var results: [Deployer.Result] = []
-        var deployable = targets
-        let requested = try requestRound(targets, session: session, transport: transport, now: now, width: width, results: &results)
-        deployable.removeAll { host in results.contains { $0.host == host.name.value } }
-        let prepared = try Deployer.prepare(deployable, store: session.store, vault: session.vault, now: now,
-                                            dryRun: dryRun, skipCurrent: all && !force && requested.isEmpty, pinAll: pin, filesOnly: filesOnly)
-        var work: [Deployer.Target] = []
-        for item in prepared {
-            switch item {
-            case .target(let target): work.append(target)
-            case .upToDate(let host, let since): results.append(.upToDate(host, since: since))
-            }
-        }
-        let progress = Progress(total: work.count, enabled: !global.json && isatty(STDERR_FILENO) == 1)
-        if !global.json { for result in results { line(result, width: width) } }
-        let byHost = Dictionary(uniqueKeysWithValues: work.map { ($0.host.name.value, $0) })
-        let finished = Deployer.run(work, transport: transport, options: Deployer.Options(dryRun: dryRun, link: !filesOnly, parallel: parallel),
-                                    started: { progress.start($0.host.name.value) }) { result in
-            progress.finish(result.host)
-            if !dryRun, let target = byHost[result.host] { record(result, target: target, store: session.store) }
-            if !global.json { progress.clear(); line(result, width: width); progress.draw() }
-        }
-        progress.clear()
-        // Report in the order the hosts were given (or stored), whatever order they finished in.
-        let order = Dictionary(uniqueKeysWithValues: targets.enumerated().map { ($1.name.value, $0) })
-        results = (results + finished).sorted { order[$0.host, default: 0] < order[$1.host, default: 0] }
+        var options = FleetDeploy.Options()
+        options.dryRun = dryRun
+        options.skipCurrent = all && !force
+        options.pinAll = pin
+        options.filesOnly = filesOnly
+        options.newKey = newKey
+        options.reconnect = reconnect
+        options.parallel = parallel
+        let fleet = FleetDeploy(store: session.store, vault: session.vault, transport: transport)
+        let results = try fleet.run(targets, options: options, now: now, events: Self.events(json: global.json) { line($0, width: width) })
+        for warning in fleet.recordingWarnings { Terminal.warning(warning) }
         let failed = results.filter { !$0.succeeded }
         if global.json {
             try Output.json(results)
@@ -96,93 +82,20 @@ struct DeployCommand: ParsableCommand {
         if !failed.isEmpty { throw ExitCode(1) }
     }
 
-    /// Hosts that make their own keys and need certificates: `ca request` there (in parallel), each
-    /// envelope signed here as it arrives. A failed host gets its result now and is not installed.
-    /// Returns the hosts whose requests were signed.
-    private func requestRound(_ targets: [PostgresHost], session: Session, transport: SSHTransport, now: Date, width: Int,
-                              results: inout [Deployer.Result]) throws -> Set<String> {
-        let rekeys = try session.store.rekeyRequests()
-        let needing: [(PostgresHost, newKey: Bool)] = try targets.compactMap { host in
-            guard host.keyPolicy == .host else { return nil }
-            let active = try session.store.certificates(CertificateFilter(hostName: host.name.value, status: .active))
-            let complete = active.contains { $0.kind == .server } && active.contains { $0.kind == .client }
-            // A certificate revoked and not replaced: its key may be compromised, so new keys, never the old one again.
-            let revoked = try complete ? false : !session.store.certificates(CertificateFilter(hostName: host.name.value, status: .revoked)).isEmpty
-            let renew = newKey || rekeys[host.name.value] != nil || revoked
-            return complete && !renew ? nil : (host, renew)
+    /// Progress on standard error (a terminal only) and one line per host as it ends.
+    static func events(json: Bool, line: @escaping (Deployer.Result) -> Void) -> FleetDeploy.Events {
+        let enabled = !json && isatty(STDERR_FILENO) == 1
+        var progress = Progress(total: 0, enabled: false)
+        var events = FleetDeploy.Events()
+        events.phase = { verb, total in progress.clear(); progress = Progress(total: total, enabled: enabled, verb: verb) }
+        events.started = { progress.start($0) }
+        events.finished = { result in
+            progress.finish(result.host)
+            if !json { progress.clear(); line(result); progress.draw() }
+            if progress.done == progress.total { progress.clear() }
         }
-        guard !needing.isEmpty else { return [] }
-        if dryRun {
-            for (host, _) in needing {
-                var result = Deployer.Result(host: host.name.value, role: host.role.rawValue, result: .wouldChange, seconds: 0)
-                result.changes = [Deployer.Change(path: "keys and requests made on the host, signed here, then installed there", outcome: "requested")]
-                results.append(result)
-                if !global.json { line(result, width: width) }
-            }
-            return []
-        }
-        let prepared = try Deployer.prepareRequests(needing, store: session.store, vault: session.vault, now: now, pinAll: pin)
-        let progress = Progress(total: prepared.count, enabled: !global.json && isatty(STDERR_FILENO) == 1, verb: "request")
-        let trusted = try session.store.trustedAuthorities().map { try $0.certificate().publicKeyFingerprint }
-        let caName = try session.store.activeAuthority().name
-        var signed = Set<String>()
-        Deployer.requestAll(prepared, transport: transport, parallel: parallel, started: { progress.start($0.host.name.value) }) { target, outcome in
-            let name = target.host.name.value
-            progress.finish(name)
-            var failed: Deployer.Result?
-            switch outcome {
-            case .failed(let result): failed = result
-            case .envelope(let bytes, let version, let seconds):
-                do {
-                    let envelope = try HostRequest.decode(bytes)
-                    try envelope.check(hostName: name, caName: caName, trustedKeyIDs: trusted)
-                    _ = try session.issuer.sign(host: name, server: envelope.server, replication: envelope.replication)
-                    signed.insert(name)
-                } catch {
-                    var result = Deployer.Result(host: name, role: target.host.role.rawValue, result: .failed, seconds: seconds)
-                    result.stage = .sign
-                    result.remoteVersion = version
-                    result.error = "\(error.localizedDescription)"
-                    failed = result
-                }
-            }
-            if let failed {
-                results.append(failed)
-                recordFailure(failed, store: session.store)
-                if !global.json { progress.clear(); line(failed, width: width); progress.draw() }
-            }
-        }
-        progress.clear()
-        return signed
-    }
-
-    private func recordFailure(_ result: Deployer.Result, store: CAStore) {
-        do {
-            try store.write { try store.record("deploy failed", subject: result.host, detail: "\(result.stage?.rawValue ?? "?"): \(result.error ?? "")", at: Date()) }
-        } catch {
-            Terminal.warning("the failure of '\(result.host)' could not be written to the audit log (\(error.localizedDescription))")
-        }
-    }
-
-    /// The deployment is recorded only now, after the remote said it succeeded; a failure is in the audit log.
-    private func record(_ result: Deployer.Result, target: Deployer.Target, store: CAStore) {
-        do {
-            try store.write {
-                if result.succeeded {
-                    var deployment = target.deployment
-                    deployment.at = Date()
-                    try store.recordDeployment(deployment)
-                    try store.record("deploy", subject: result.host,
-                                     detail: "\(result.result.rawValue); server \(deployment.serverSerial ?? "-"), client \(deployment.clientSerial ?? "-"), \(deployment.trustKeyIDs.count) trusted root(s); ca \(result.remoteVersion ?? "?") there", at: deployment.at)
-                } else {
-                    try store.record("deploy failed", subject: result.host, detail: "\(result.stage?.rawValue ?? "?"): \(result.error ?? "")", at: Date())
-                }
-            }
-        } catch {
-            Terminal.warning(result.succeeded
-                ? "'\(result.host)' was deployed but the database could not record it (\(error.localizedDescription)); rerun deploy for it"
-                : "the failure of '\(result.host)' could not be written to the audit log (\(error.localizedDescription))")
-        }
+        events.skipped = { result in if !json { line(result) } }
+        return events
     }
 
     private func line(_ result: Deployer.Result, width: Int) {

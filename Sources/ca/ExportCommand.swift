@@ -31,7 +31,7 @@ struct ExportCommand: ParsableCommand {
         if !plainKeys && !hostKeys && bundleSecret == nil {
             throw CAError.invalid("no passphrase for the bundle's keys", fix: "Pass --bundle-passphrase-file FILE, set CA_BUNDLE_PASSPHRASE, or use --plain-keys.")
         }
-        let now = Date()
+        let now = Clock.now()
         try session.vault.unlock(try session.store.trustedAuthorities())
         var recordOnly = false
         let text = try session.store.write { () -> String in

@@ -63,8 +63,8 @@ struct HostAddCommand: ParsableCommand {
         let store = try CAStore.open(path: global.databasePath)
         _ = try store.activeAuthority()
         try store.write {
-            try store.insertHost(host, at: Date())
-            try store.record("host add", subject: host.name.value, detail: "\(host.role.rawValue), PostgreSQL \(host.postgresVersion), keys made by \(host.keyPolicy == .ca ? "the CA" : "the host")", at: Date())
+            try store.insertHost(host, at: Clock.now())
+            try store.record("host add", subject: host.name.value, detail: "\(host.role.rawValue), PostgreSQL \(host.postgresVersion), keys made by \(host.keyPolicy == .ca ? "the CA" : "the host")", at: Clock.now())
         }
         for single in host.dnsNames where !single.value.contains(".") {
             Terminal.warning("'\(single.value)' is a single-label name: libpq accepts it, but RFC 5280 linters flag it; prefer a fully qualified name")
@@ -124,11 +124,11 @@ struct HostSetCommand: ParsableCommand {
                 // Keys the CA made are replaced by keys made on the host at the next deploy.
                 let active = try store.certificates(CertificateFilter(hostName: name, status: .active))
                 if policy == .host && active.contains(where: { $0.keyPEM != nil }) {
-                    try store.requestRekey(hostName: name, at: Date())
+                    try store.requestRekey(hostName: name, at: Clock.now())
                     rekey = true
                 }
                 if policy == .ca { try store.clearRekey(hostName: name) }
-                try store.record("host set", subject: name, detail: "keys made by \(policy == .ca ? "the CA" : "the host")", at: Date())
+                try store.record("host set", subject: name, detail: "keys made by \(policy == .ca ? "the CA" : "the host")", at: Clock.now())
             }
         }
         if global.json { return try Output.json(HostJSON(try store.host(named: name))) }
@@ -162,7 +162,7 @@ struct HostRemoveCommand: ParsableCommand {
         }
         try store.write {
             try store.deleteHost(named: name)
-            try store.record("host remove", subject: name, detail: active.isEmpty ? nil : "\(active.count) active certificates kept", at: Date())
+            try store.record("host remove", subject: name, detail: active.isEmpty ? nil : "\(active.count) active certificates kept", at: Clock.now())
         }
         if global.json { return try Output.json(["removed": name]) }
         print("Removed host '\(name)'.")

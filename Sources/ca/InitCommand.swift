@@ -57,7 +57,7 @@ struct InitCommand: ParsableCommand {
         let (store, created) = try CAStore.openOrCreate(path: path)
         let authority: AuthorityRecord
         do {
-            authority = try Issuer.createRoot(store: store, name: name, commonName: commonName, keyType: keyType, days: days, passphrase: secret, now: Date())
+            authority = try Issuer.createRoot(store: store, name: name, commonName: commonName, keyType: keyType, days: days, passphrase: secret, now: Clock.now())
         } catch {
             if created { CAStore.removeFiles(path) }
             throw error

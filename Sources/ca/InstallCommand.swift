@@ -24,6 +24,7 @@ struct InstallCommand: ParsableCommand {
     @Flag(name: .long, help: "Reload PostgreSQL afterwards (10+; earlier versions need a restart).") var reload = false
     @Flag(name: .long, help: "Restart PostgreSQL afterwards (drops every connection; only when asked).") var restart = false
     @Flag(name: .long, help: "Print every operation without writing anything.") var dryRun = false
+    @Flag(name: .long, help: "On a standby whose replication certificate changed: end its walreceiver so it reconnects with the new one now.") var reconnect = false
     @Option(name: .long, help: ArgumentHelp("Read the bundle passphrase from this file (else CA_BUNDLE_PASSPHRASE, else a prompt).", valueName: "file")) var bundlePassphraseFile: String?
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("For a host that trusts no CA yet: the SHA-256 fingerprint of the CA that signed the bundle (fingerprint_sha256 in 'ca bundle --json'). Later installs check the installed trust bundle.", valueName: "sha256")) var caFingerprint: [String] = []
     @OptionGroup var passphrase: PassphraseOptions
@@ -60,7 +61,7 @@ struct InstallCommand: ParsableCommand {
             let session = try Session(global: global, passphrase: passphrase)
             _ = try session.store.host(named: hostName)
             let report = try Installer().install(hostName: hostName, store: session.store, vault: session.vault, options: options,
-                                                 dryRun: dryRun, reload: reload, restart: restart)
+                                                 dryRun: dryRun, reload: reload, restart: restart, reconnect: reconnect)
             return try print(report, host: hostName, root: rootPrefix)
         }
         // From a bundle there is no database to record the deployment in.
@@ -69,7 +70,7 @@ struct InstallCommand: ParsableCommand {
         let trust = HostBundle.Trust(installed: { caName in InstalledTrust.certificates(caName: caName, root: files) }, pinned: pins)
         let material = try HostBundle.decode(try readBundle(bundle!), trust: trust) { try SecretSource.bundle(file: bundlePassphraseFile).resolve(confirm: false) }
         let plan = try InstallPlanner().plan(material, options: options)
-        let report = try Installer().apply(plan, dryRun: dryRun, reload: reload, restart: restart, now: options.now)
+        let report = try Installer().apply(plan, dryRun: dryRun, reload: reload, restart: restart, reconnect: reconnect, now: options.now)
         try print(report, host: material.host.name.value, root: rootPrefix)
     }
 

@@ -15,7 +15,7 @@ struct ListCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let now = Date()
+        let now = Clock.now()
         var filter = CertificateFilter(now: now)
         filter.includePEM = false
         filter.hostName = try host.map { try HostName($0).value }

@@ -33,7 +33,7 @@ enum Output {
     static func day(_ date: Date) -> String { String(date.iso8601.prefix(10)) }
 
     /// "5 s ago", "12 min ago", "3 h ago", "2 days ago".
-    static func ago(_ date: Date, now: Date = Date()) -> String {
+    static func ago(_ date: Date, now: Date = Clock.now()) -> String {
         let seconds = Int(now.timeIntervalSince(date))
         if seconds < 0 { return "in the future" }
         if seconds < 120 { return "\(seconds) s ago" }
@@ -43,7 +43,7 @@ enum Output {
     }
 
     /// "in 397 days" / "3 days ago".
-    static func relative(_ date: Date, now: Date = Date()) -> String {
+    static func relative(_ date: Date, now: Date = Clock.now()) -> String {
         let days = Int((date.timeIntervalSince(now) / 86_400).rounded(.down))
         if date <= now { return "expired \(max(0, -days)) days ago" }
         return days == 0 ? "within a day" : "in \(days) days"
@@ -66,7 +66,7 @@ struct CertificateJSON: Encodable {
     let authorityId: Int64
     let pem: String?
 
-    init(_ record: CertificateRecord, now: Date = Date(), includePEM: Bool = false) {
+    init(_ record: CertificateRecord, now: Date = Clock.now(), includePEM: Bool = false) {
         serial = record.serial.hex
         kind = record.kind.rawValue
         host = record.hostName

@@ -32,7 +32,7 @@ struct ProbeCommand: ParsableCommand {
         let targets = all ? try store.hosts() : try hosts.map { try store.host(named: try HostName($0).value) }
         let trust = try store.trustedAuthorities().map { try $0.certificate() }
         let prober = Probe(timeout: TimeInterval(timeout))
-        let now = Date()
+        let now = Clock.now()
         let jobs = try targets.map { host in
             (host, try store.certificates(CertificateFilter(hostName: host.name.value, kind: .server, status: .active)).last)
         }

@@ -34,7 +34,7 @@ struct RequestCommand: ParsableCommand {
         }
         let keyType = try key.map { try KeyType(parsing: $0) }
         let rootPrefix = try root.map { try AbsolutePath($0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0, what: "--root").value } ?? ""
-        let now = Date()
+        let now = Clock.now()
         let material: HostMaterial
         if let host {
             let name = try HostName(host).value

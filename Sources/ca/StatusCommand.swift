@@ -23,7 +23,7 @@ struct StatusCommand: ParsableCommand {
     }
 
     func run() throws {
-        let now = Date()
+        let now = Clock.now()
         let window = try Window(within)
         let store = try CAStore.open(path: global.databasePath)
         let active = try store.activeAuthority()

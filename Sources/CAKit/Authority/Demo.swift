@@ -36,7 +36,7 @@ public enum Demo {
         return path
     }
 
-    public static func run(in root: String, now: @escaping () -> Date = Date.init) throws -> Result {
+    public static func run(in root: String, now: @escaping () -> Date = Clock.now) throws -> Result {
         let database = root + "/ca.sqlite3"
         let (store, _) = try CAStore.openOrCreate(path: database)
         _ = try Issuer.createRoot(store: store, name: caName, keyType: .ecP256, days: Validity.defaultRootDays, passphrase: nil, now: now())

@@ -8,7 +8,7 @@ public final class Issuer {
     public let vault: KeyVault
     let now: () -> Date
 
-    public init(store: CAStore, vault: KeyVault, now: @escaping () -> Date = Date.init) {
+    public init(store: CAStore, vault: KeyVault, now: @escaping () -> Date = Clock.now) {
         self.store = store
         self.vault = vault
         self.now = now

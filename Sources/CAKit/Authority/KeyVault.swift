@@ -37,7 +37,7 @@ public final class KeyVault {
             let keys = try trusted.map { ($0.id, try self.key(of: $0)) }
             seals = try store.write {
                 let seals = try Seals.adopt(store, keys: keys)
-                try store.record("seal", subject: "database", detail: "sealed the rows of a database from before seals", at: Date())
+                try store.record("seal", subject: "database", detail: "sealed the rows of a database from before seals", at: Clock.now())
                 return seals
             }
             return

@@ -7,7 +7,7 @@ public struct Lifecycle {
     public let vault: KeyVault
     let now: () -> Date
 
-    public init(store: CAStore, vault: KeyVault, now: @escaping () -> Date = Date.init) {
+    public init(store: CAStore, vault: KeyVault, now: @escaping () -> Date = Clock.now) {
         self.store = store
         self.vault = vault
         self.now = now

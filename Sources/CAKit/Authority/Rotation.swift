@@ -13,7 +13,7 @@ public struct Rotation {
     /// Leaves re-issued per transaction: small enough that a crash loses little, large enough to be fast.
     public static let batchSize = 50
 
-    public init(store: CAStore, vault: KeyVault, now: @escaping () -> Date = Date.init) {
+    public init(store: CAStore, vault: KeyVault, now: @escaping () -> Date = Clock.now) {
         self.store = store
         self.vault = vault
         self.now = now

@@ -84,6 +84,8 @@ public enum Deployer {
         /// Links and config as well as the files under /etc/ssl (off for a standby awaiting pg_basebackup).
         public var link = true
         public var parallel = 8
+        /// Add --reconnect to each remote install (a standby ends its walreceiver when its replication certificate changed).
+        public var reconnect = false
         public init(dryRun: Bool = false, link: Bool = true, parallel: Int = 8) {
             self.dryRun = dryRun
             self.link = link
@@ -265,6 +267,7 @@ public enum Deployer {
         // 2. install, the bundle on standard input.
         var remote = ["install", "--bundle", "-", "--json"]
         if options.link { remote += ["--link", "--configure", "--reload"] }
+        if options.reconnect && options.link && target.host.role == .standby { remote.append("--reconnect") }
         if options.dryRun { remote.append("--dry-run") }
         if let pin = target.pin { remote += ["--ca-fingerprint", pin] }
         let install: ChildProcess.Result

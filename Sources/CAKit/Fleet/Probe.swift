@@ -37,7 +37,7 @@ public struct Probe: Sendable {
     /// `revoked`: the serials the CA's CRLs list; a served one is UNTRUSTED (PostgreSQL's clients with
     /// sslcrl would refuse it, and it must not pass as OK or as mere drift).
     public func probe(_ host: PostgresHost, address override: String? = nil, expected: CertificateRecord?, trust: [Certificate],
-                      revoked: Set<SerialNumber> = [], now: Date = Date()) -> Result {
+                      revoked: Set<SerialNumber> = [], now: Date = Clock.now()) -> Result {
         let address = override ?? host.ipAddresses.first?.description ?? host.name.value
         func result(_ verdict: Verdict, _ reason: String, served: Certificate? = nil, tls: String? = nil) -> Result {
             Result(host: host.name.value, address: address, port: host.port, verdict: verdict, reason: reason,

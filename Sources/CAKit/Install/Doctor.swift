@@ -14,7 +14,7 @@ public struct Doctor {
     /// Every file doctor looks at is reached through this, as the OS user would reach it.
     let root: FileRoot
 
-    public init(host: PostgresHost, layout: InstallLayout, primaryCertificate: Certificate?, now: Date = Date()) {
+    public init(host: PostgresHost, layout: InstallLayout, primaryCertificate: Certificate?, now: Date = Clock.now()) {
         self.host = host
         self.layout = layout
         self.primaryCertificate = primaryCertificate
@@ -306,7 +306,7 @@ public struct Doctor {
 extension Doctor {
     /// A doctor for a host the CA database knows, with its primary's certificate for the conninfo check.
     public static func forHost(_ name: String, store: CAStore, root: String, dataDirectory: AbsolutePath? = nil, configDirectory: AbsolutePath? = nil,
-                               now: Date = Date()) throws -> Doctor {
+                               now: Date = Clock.now()) throws -> Doctor {
         var host = try store.host(named: name)
         if let dataDirectory { host.dataDirectory = dataDirectory }
         if let configDirectory { host.configDirectory = configDirectory }

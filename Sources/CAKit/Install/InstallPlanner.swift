@@ -10,7 +10,7 @@ public struct InstallPlanner {
         public var configure: Bool
         public var now: Date
 
-        public init(root: String = "", link: Bool = false, configure: Bool = false, now: Date = Date()) {
+        public init(root: String = "", link: Bool = false, configure: Bool = false, now: Date = Clock.now()) {
             self.root = root
             self.link = link
             self.configure = configure

@@ -20,11 +20,11 @@ public struct Installer {
     /// check, apply, then record the deployment and an audit event. The one path `ca install HOST`
     /// and both demos take.
     public func install(hostName: String, store: CAStore, vault: KeyVault, options: InstallPlanner.Options,
-                        dryRun: Bool = false, reload: Bool = false, restart: Bool = false) throws -> Report {
+                        dryRun: Bool = false, reload: Bool = false, restart: Bool = false, reconnect: Bool = false) throws -> Report {
         try vault.unlock(try store.trustedAuthorities())
         let material = try store.write { try HostMaterial.assemble(hostName: hostName, store: store, vault: vault, now: options.now) }
         let plan = try InstallPlanner().plan(material, options: options)
-        let report = try apply(plan, dryRun: dryRun, reload: reload, restart: restart, now: options.now)
+        let report = try apply(plan, dryRun: dryRun, reload: reload, restart: restart, reconnect: reconnect, now: options.now)
         if !dryRun {
             let deployment = try material.deployment(via: .install, at: options.now)
             try store.write {
@@ -36,7 +36,7 @@ public struct Installer {
         return report
     }
 
-    public func apply(_ plan: InstallPlan, dryRun: Bool, reload: Bool, restart: Bool = false, now: Date) throws -> Report {
+    public func apply(_ plan: InstallPlan, dryRun: Bool, reload: Bool, restart: Bool = false, reconnect: Bool = false, now: Date) throws -> Report {
         let writer = SafeFileWriter(root: plan.root, now: now, dryRun: dryRun, trustedOwners: plan.trustedOwners,
                                     managedDirectory: plan.layout.managedDirectory)
         let outcomes = try writer.apply(plan.operations)
@@ -48,7 +48,24 @@ public struct Installer {
         } else if reload && !dryRun {
             notes.append(reloadServer(plan))
         }
+        let replicationChanged = entries.contains { $0.operation.generationName == InstallLayout.generationFiles.clientCertificate && $0.outcome != .unchanged }
+        if reconnect && !dryRun && !restart && replicationChanged && plan.host.role == .standby {
+            notes.append(reconnectStandby(plan))
+        }
         return Report(entries: entries, notes: notes)
+    }
+
+    /// A standby's walreceiver keeps its TLS session, and the certificate it was opened with, until it
+    /// reconnects; ending it makes the new replication certificate the one the primary sees now (the
+    /// startup process starts a new walreceiver after wal_retrieve_retry_interval).
+    func reconnectStandby(_ plan: InstallPlan) -> String {
+        guard case .verified(let postmaster) = Postmaster.find(dataDirectory: plan.layout.dataDirectory, osUser: plan.host.osUser, root: plan.root) else {
+            return "not reconnected: no running postmaster verified for \(plan.layout.dataDirectory)"
+        }
+        guard let pid = postmaster.endWalreceiver(osUser: plan.host.osUser) else {
+            return "not reconnected: no walreceiver is running (it connects with the new certificate when it starts)"
+        }
+        return "reconnected: ended the walreceiver (pid \(pid)); it reconnects with the new replication certificate"
     }
 
     /// The pending keys this install put into the new generation: the copies `ca request` left are

@@ -58,6 +58,33 @@ public final class Postmaster {
         return .verified(Postmaster(pid: pid, program: exe, pidfd: pidfd))
     }
 
+    /// Ends this postmaster's walreceiver (a standby's replication connection): the startup process
+    /// starts a new one, which connects with the certificate and key installed now. The walreceiver is
+    /// found as a child of this verified postmaster, run by the same user, whose title says
+    /// "walreceiver", and is signalled through a pidfd taken before those checks. Returns its PID, or
+    /// nil when there is none (not a standby, or not connected).
+    public func endWalreceiver(osUser: String) -> Int32? {
+        guard let user = SystemAccounts().user(osUser), let proc = try? FileRoot(),
+              let names = try? proc.list("/proc") else { return nil }
+        for name in names {
+            guard let pid = Int32(name), pid > 1, pid != self.pid else { continue }
+            let child = ca_pidfd_open(pid)
+            guard child >= 0 else { continue }
+            defer { close(child) }
+            guard let stat = try? proc.read("/proc/\(pid)/stat", limit: 4096),
+                  case let text = String(decoding: stat.bytes, as: UTF8.self),
+                  let close = text.lastIndex(of: ")"),
+                  case let fields = text[text.index(after: close)...].split(separator: " "),
+                  fields.count > 2, Int32(fields[1]) == self.pid,
+                  stat.info.uid == user.uid,
+                  let cmdline = try? proc.read("/proc/\(pid)/cmdline", limit: 4096),
+                  case let title = String(decoding: cmdline.bytes.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self),
+                  title.hasPrefix("postgres: "), title.contains("walreceiver") else { continue }
+            return ca_pidfd_send_signal(child, SIGTERM) == 0 ? pid : nil
+        }
+        return nil
+    }
+
     /// Sends `signal` to this process (never to whatever now has its PID); false with errno set on failure.
     public func signal(_ signal: Int32) -> Bool { ca_pidfd_send_signal(pidfd, signal) == 0 }
 

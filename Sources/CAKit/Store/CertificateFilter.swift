@@ -15,7 +15,7 @@ public struct CertificateFilter: Sendable {
     public var includePEM = true
 
     public init(hostName: String? = nil, kind: CertificateKind? = nil, status: CertificateStatus? = nil,
-                expiringBefore: Date? = nil, now: Date = Date(), limit: Int? = nil) {
+                expiringBefore: Date? = nil, now: Date = Clock.now(), limit: Int? = nil) {
         self.hostName = hostName
         self.kind = kind
         self.status = status
