@@ -19,7 +19,7 @@ struct CACommand: ParsableCommand {
             InitCommand.self, HostCommand.self, IssueCommand.self, ListCommand.self, ShowCommand.self,
             RevokeCommand.self, RenewCommand.self, RenewCACommand.self, RotateCommand.self,
             BundleCommand.self, CRLCommand.self, ExportCommand.self, InstallCommand.self, RequestCommand.self, SignCommand.self, PgConfigCommand.self,
-            DoctorCommand.self, DeployCommand.self, ProbeCommand.self, StatusCommand.self, LogCommand.self, DemoCommand.self,
+            DoctorCommand.self, DeployCommand.self, ProbeCommand.self, MaintainCommand.self, MetricsCommand.self, SystemdCommand.self, StatusCommand.self, LogCommand.self, DemoCommand.self,
         ])
 
     /// Our own errors print as one line (`error: …`) with their exit code; argument-parser's

@@ -33,10 +33,7 @@ struct DeployCommand: ParsableCommand {
     @Flag(name: .long, help: "Send the CA's fingerprint to every host, not only to those ca never installed (a host whose trust bundle was lost).") var pin = false
     @Flag(name: .long, help: "Hosts that make their own keys make new ones (a renewal with new keys); 'ca renew' asks for this by itself.") var newKey = false
     @Flag(name: .long, help: "A standby whose replication certificate changed ends its walreceiver connection, so it reconnects with the new one now.") var reconnect = false
-    @Option(name: .long, help: ArgumentHelp("The ssh command (env CA_SSH; default 'ssh'), e.g. 'ssh -F ~/.ssh/fleet'.", valueName: "command")) var ssh: String?
-    @Option(name: .long, help: ArgumentHelp("ca on the hosts (env CA_REMOTE_CA; default 'ca'), e.g. '/usr/local/bin/ca' or 'sudo -n ca'.", valueName: "command")) var remoteCa: String?
-    @Option(name: .long, help: ArgumentHelp("Seconds for each ssh command on a host (its version check, its install).", valueName: "seconds")) var timeout: Int = 300
-    @Option(name: .long, help: ArgumentHelp("Seconds ssh waits for a connection.", valueName: "seconds")) var connectTimeout: Int = 10
+    @OptionGroup var remote: SSHOptions
     @OptionGroup var passphrase: PassphraseOptions
     @OptionGroup var global: GlobalOptions
 
@@ -45,12 +42,8 @@ struct DeployCommand: ParsableCommand {
         if all && !hosts.isEmpty { throw CAError.invalid("--all and host names contradict each other", fix: "Give one of them.") }
         if force && !all { throw CAError.invalid("--force goes with --all (named hosts are always deployed)") }
         guard (1...64).contains(parallel) else { throw CAError.invalid("invalid --parallel \(parallel): give 1 to 64") }
-        guard (1...3600).contains(timeout) else { throw CAError.invalid("invalid --timeout \(timeout): give 1 to 3600 seconds") }
-        guard (1...120).contains(connectTimeout) else { throw CAError.invalid("invalid --connect-timeout \(connectTimeout): give 1 to 120 seconds") }
         let names = try hosts.map { try HostName($0).value }
-        let environment = ProcessInfo.processInfo.environment
-        let transport = try SSHTransport(ssh: ssh ?? environment["CA_SSH"] ?? "ssh", remoteCA: remoteCa ?? environment["CA_REMOTE_CA"] ?? "ca",
-                                         connectTimeout: connectTimeout, timeout: TimeInterval(timeout))
+        let transport = try remote.transport()
         let session = try Session(global: global, passphrase: passphrase)
         var seen = Set<String>()
         let targets = all ? try session.store.hosts() : try names.filter { seen.insert($0).inserted }.map { try session.store.host(named: $0) }
@@ -71,7 +64,7 @@ struct DeployCommand: ParsableCommand {
         options.reconnect = reconnect
         options.parallel = parallel
         let fleet = FleetDeploy(store: session.store, vault: session.vault, transport: transport)
-        let results = try fleet.run(targets, options: options, now: now, events: Self.events(json: global.json) { line($0, width: width) })
+        let results = try fleet.run(targets, options: options, now: now, events: Self.events(json: global.json) { Self.line($0, width: width, dryRun: dryRun) })
         for warning in fleet.recordingWarnings { Terminal.warning(warning) }
         let failed = results.filter { !$0.succeeded }
         if global.json {
@@ -98,7 +91,7 @@ struct DeployCommand: ParsableCommand {
         return events
     }
 
-    private func line(_ result: Deployer.Result, width: Int) {
+    static func line(_ result: Deployer.Result, width: Int, dryRun: Bool) {
         let word = result.result.rawValue.uppercased()
         let host = result.host + String(repeating: " ", count: max(0, width - result.host.utf8.count))
         var detail: String
@@ -161,4 +154,20 @@ struct DeployCommand: ParsableCommand {
 
 extension Deployer.Result.Kind {
     static let allOrdered: [Self] = [.deployed, .unchanged, .upToDate, .wouldChange, .noChange, .failed]
+}
+
+/// How ca reaches the hosts: the operator's ssh and the remote ca.
+struct SSHOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The ssh command (env CA_SSH; default 'ssh'), e.g. 'ssh -F ~/.ssh/fleet'.", valueName: "command")) var ssh: String?
+    @Option(name: .long, help: ArgumentHelp("ca on the hosts (env CA_REMOTE_CA; default 'ca'), e.g. '/usr/local/bin/ca' or 'sudo -n ca'.", valueName: "command")) var remoteCa: String?
+    @Option(name: .long, help: ArgumentHelp("Seconds for each ssh command on a host (its version check, its install).", valueName: "seconds")) var timeout: Int = 300
+    @Option(name: .long, help: ArgumentHelp("Seconds ssh waits for a connection.", valueName: "seconds")) var connectTimeout: Int = 10
+
+    func transport() throws -> SSHTransport {
+        guard (1...3600).contains(timeout) else { throw CAError.invalid("invalid --timeout \(timeout): give 1 to 3600 seconds") }
+        guard (1...120).contains(connectTimeout) else { throw CAError.invalid("invalid --connect-timeout \(connectTimeout): give 1 to 120 seconds") }
+        let environment = ProcessInfo.processInfo.environment
+        return try SSHTransport(ssh: ssh ?? environment["CA_SSH"] ?? "ssh", remoteCA: remoteCa ?? environment["CA_REMOTE_CA"] ?? "ca",
+                                connectTimeout: connectTimeout, timeout: TimeInterval(timeout))
+    }
 }

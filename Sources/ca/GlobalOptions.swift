@@ -21,12 +21,15 @@ struct GlobalOptions: ParsableArguments {
 
 /// Where the CA passphrase comes from: --passphrase-file, CA_PASSPHRASE, or a no-echo prompt.
 struct PassphraseOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Read the CA passphrase from the first line of this file (else CA_PASSPHRASE, else a prompt on a terminal).", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("Read the CA passphrase from the first line of this file (else CA_PASSPHRASE, else the systemd credential 'ca-passphrase' under $CREDENTIALS_DIRECTORY, else a prompt on a terminal).", valueName: "file"))
     var passphraseFile: String?
+
+    /// The systemd credential ca reads the passphrase from (LoadCredentialEncrypted=ca-passphrase:…).
+    static let credential = "ca-passphrase"
 
     /// The passphrase, or nil when none was given and there is no terminal to ask on.
     func resolve(confirm: Bool = false) throws -> String? {
-        try SecretSource(file: passphraseFile, variable: "CA_PASSPHRASE", what: "CA passphrase").resolve(confirm: confirm)
+        try SecretSource(file: passphraseFile, variable: "CA_PASSPHRASE", what: "CA passphrase", credential: Self.credential).resolve(confirm: confirm)
     }
 }
 
@@ -35,12 +38,23 @@ struct SecretSource {
     let file: String?
     let variable: String
     let what: String
+    /// A systemd credential's name: its file under $CREDENTIALS_DIRECTORY (systemd decrypts
+    /// LoadCredentialEncrypted= there, readable by the service only, on a non-swappable mount).
+    var credential: String? = nil
 
     func resolve(confirm: Bool) throws -> String? {
         if let file { return try Passphrase.validate(try Self.readFirstLine(file), what: "\(what) in '\(file.quotedForErrorLine)'") }
         if let value = ProcessSecrets.value(variable) {
             guard !value.isEmpty else { throw CAError.invalid("\(variable) is set but empty", fix: "Set it to the \(what), or unset it.") }
             return try Passphrase.validate(value, what: "\(what) in \(variable)")
+        }
+        if let credential, let directory = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"], directory.hasPrefix("/") {
+            let path = directory + "/" + credential
+            var info = stat()
+            if lstat(path, &info) == 0 {
+                guard info.st_mode & S_IFMT == S_IFREG else { throw CAError.invalid("the credential '\(path.quotedForErrorLine)' is not a regular file") }
+                return try Passphrase.validate(try Self.readFirstLine(path), what: "\(what) in the credential '\(credential)'")
+            }
         }
         guard Terminal.isInteractive else { return nil }
         let first = try Terminal.readSecret(prompt: confirm ? "New \(what): " : "\(what.prefix(1).uppercased() + what.dropFirst()): ")

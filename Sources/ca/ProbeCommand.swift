@@ -30,31 +30,11 @@ struct ProbeCommand: ParsableCommand {
         if let address { _ = try Self.checkAddress(address) }
         let store = try CAStore.open(path: global.databasePath)
         let targets = all ? try store.hosts() : try hosts.map { try store.host(named: try HostName($0).value) }
-        let trust = try store.trustedAuthorities().map { try $0.certificate() }
-        let prober = Probe(timeout: TimeInterval(timeout))
         let now = Clock.now()
-        let jobs = try targets.map { host in
-            (host, try store.certificates(CertificateFilter(hostName: host.name.value, kind: .server, status: .active)).last)
-        }
-        // Hosts at once: an unreachable one costs its timeout, not everyone's.
-        let revoked = Set(try store.trustedAuthorities().flatMap { try store.revocations(authorityID: $0.id).map(\.serial) })
-        let results = Parallel.map(jobs, limit: parallel) { job in
-            prober.probe(job.0, address: address, expected: job.1, trust: trust, revoked: revoked, now: now)
-        }
-        // The last probe of each host, for status (and deploy --all, which redeploys a host whose probe failed).
-        // Not with --address: that probes a place, not the host as the inventory knows it.
-        if address == nil {
-            do {
-                try store.write {
-                    for result in results {
-                        try store.recordProbe(ProbeRecord(hostName: result.host, at: now, result: result.verdict.rawValue,
-                                                          servedSerial: result.servedSerial, detail: result.reason))
-                    }
-                }
-            } catch {
-                Terminal.warning("the probe results could not be recorded (\(error.localizedDescription)); 'ca status' shows the previous ones")
-            }
-        }
+        // Not recorded with --address: that probes a place, not the host as the inventory knows it.
+        let (results, recorded) = try Probe(timeout: TimeInterval(timeout)).run(targets, store: store, address: address, parallel: parallel,
+                                                                                  now: now, record: address == nil)
+        if let recorded { Terminal.warning("the probe results could not be recorded (\(recorded)); 'ca status' shows the previous ones") }
         if global.json {
             try Output.json(results)
         } else {

@@ -20,18 +20,28 @@ public struct CRLPublisher {
         try store.trustedAuthorities().map { try current(for: $0, now: now, force: force) }
     }
 
+    /// The trusted CAs whose CRL would be signed anew now (none stored, a third of its period or less
+    /// left, or a revocation it lacks), without signing anything.
+    public func due(now: Date) throws -> [AuthorityRecord] {
+        try store.trustedAuthorities().filter { try stillCurrent($0, now: now) == nil }
+    }
+
+    /// The stored CRL while it has more than a third of its period left and lists exactly the
+    /// revocations stored (not "signed after the last revocation": thisUpdate is backdated, which made
+    /// every install re-sign for five minutes after a revocation).
+    func stillCurrent(_ authority: AuthorityRecord, now: Date) throws -> CertificateRevocationList? {
+        let period = TimeInterval(try store.crlDays(authorityID: authority.id)) * 86_400
+        guard let stored = try store.latestCRL(authorityID: authority.id), stored.nextUpdate.timeIntervalSince(now) > period / 3,
+              let crl = try? CertificateRevocationList(pem: stored.pem),
+              Set(crl.revokedSerials) == Set(try store.revocations(authorityID: authority.id).map(\.serial)) else { return nil }
+        return crl
+    }
+
     func current(for authority: AuthorityRecord, now: Date, force: Bool) throws -> CertificateRevocationList {
         let days = try store.crlDays(authorityID: authority.id)
         let period = TimeInterval(days) * 86_400
         let latest = try store.latestCRL(authorityID: authority.id)
-        // Current while it has a third of its period left and lists exactly the revocations stored
-        // (not "signed after the last revocation": thisUpdate is backdated, which made every install
-        // re-sign for five minutes after a revocation).
-        if !force, let stored = latest, stored.nextUpdate.timeIntervalSince(now) > period / 3,
-           let crl = try? CertificateRevocationList(pem: stored.pem),
-           Set(crl.revokedSerials) == Set(try store.revocations(authorityID: authority.id).map(\.serial)) {
-            return crl
-        }
+        if !force, let crl = try stillCurrent(authority, now: now) { return crl }
         let (number, overflow) = (latest?.number ?? 0).addingReportingOverflow(1)
         guard !overflow, number > 0 else {
             throw CAError.notADatabase(path: store.path, reason: "the last CRL number of '\(authority.name)' is out of range (\(latest?.number ?? 0))")

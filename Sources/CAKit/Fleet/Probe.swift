@@ -129,4 +129,31 @@ public struct Probe: Sendable {
         default: throw CAError.io("the server answered the SSLRequest with \(answer), not PostgreSQL's 'S' or 'N'")
         }
     }
+
+    /// Probes `hosts` at most `parallel` at once (an unreachable one costs its timeout, not everyone's)
+    /// against the inventory, and records each host's result (for status, deploy --all and metrics)
+    /// unless `record` is false. Returns the results and, if recording failed, why.
+    public func run(_ hosts: [PostgresHost], store: CAStore, address: String? = nil, parallel: Int, now: Date,
+                    record: Bool) throws -> (results: [Result], recordingError: String?) {
+        let trust = try store.trustedAuthorities().map { try $0.certificate() }
+        let jobs = try hosts.map { host in
+            (host, try store.certificates(CertificateFilter(hostName: host.name.value, kind: .server, status: .active)).last)
+        }
+        let revoked = Set(try store.trustedAuthorities().flatMap { try store.revocations(authorityID: $0.id).map(\.serial) })
+        let results = Parallel.map(jobs, limit: parallel) { job in
+            self.probe(job.0, address: address, expected: job.1, trust: trust, revoked: revoked, now: now)
+        }
+        guard record else { return (results, nil) }
+        do {
+            try store.write {
+                for result in results {
+                    try store.recordProbe(ProbeRecord(hostName: result.host, at: now, result: result.verdict.rawValue,
+                                                      servedSerial: result.servedSerial, detail: result.reason))
+                }
+            }
+            return (results, nil)
+        } catch {
+            return (results, error.localizedDescription)
+        }
+    }
 }

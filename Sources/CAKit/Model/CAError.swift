@@ -15,6 +15,8 @@ public enum CAError: Error, Equatable, Sendable {
     case passphraseRequired
     case wrongPassphrase
     case busy(path: String)
+    /// Another process is doing this work right now (exit 75: try again later).
+    case inUse(String)
     case io(String)
     case crypto(String, details: [String])
 
@@ -25,7 +27,7 @@ public enum CAError: Error, Equatable, Sendable {
              .unknownHost, .hostExists, .unknownCertificate, .ambiguousSerial, .passphraseRequired:
             return 64
         case .wrongPassphrase: return 77
-        case .busy: return 75
+        case .busy, .inUse: return 75
         case .io: return 74
         case .crypto: return 70
         }
@@ -59,6 +61,8 @@ extension CAError: LocalizedError {
             return "wrong passphrase: the CA key could not be decrypted."
         case .busy(let path):
             return "the CA database '\(path)' stayed locked by another ca process; nothing was changed. Try again."
+        case .inUse(let message):
+            return message
         case .io(let message):
             return message
         case .crypto(let message, _):

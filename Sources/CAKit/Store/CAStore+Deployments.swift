@@ -88,3 +88,28 @@ extension CAStore {
         return out
     }
 }
+
+/// One `ca maintain` that ran to its end.
+public struct MaintainRun: Sendable {
+    public var startedAt: Date
+    public var finishedAt: Date
+    public var ok: Bool
+    public var summary: String
+}
+
+extension CAStore {
+    public func recordMaintainRun(_ run: MaintainRun) throws {
+        try db.query("INSERT INTO maintain_runs (started_at, finished_at, ok, summary) VALUES (?, ?, ?, ?)",
+                     [.integer(run.startedAt.unixSeconds), .integer(run.finishedAt.unixSeconds), .integer(run.ok ? 1 : 0), .text(run.summary)])
+    }
+
+    /// The last run, and the last one that was ok.
+    public func lastMaintainRuns() throws -> (last: MaintainRun?, lastOK: MaintainRun?) {
+        func row(_ sql: String) throws -> MaintainRun? {
+            try db.query(sql).first.map {
+                MaintainRun(startedAt: $0.date("started_at"), finishedAt: $0.date("finished_at"), ok: $0.int("ok") == 1, summary: $0.string("summary"))
+            }
+        }
+        return (try row("SELECT * FROM maintain_runs ORDER BY id DESC LIMIT 1"), try row("SELECT * FROM maintain_runs WHERE ok = 1 ORDER BY id DESC LIMIT 1"))
+    }
+}

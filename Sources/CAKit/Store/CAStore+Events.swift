@@ -17,6 +17,18 @@ extension CAStore {
         }
     }
 
+    /// Per host, the time of its last "deploy" and of its last "deploy failed" event.
+    public func lastDeployAttempts() throws -> [String: (succeeded: Date?, failed: Date?)] {
+        var out: [String: (succeeded: Date?, failed: Date?)] = [:]
+        for row in try db.query("SELECT subject, action, max(at) AS at FROM events WHERE action IN ('deploy', 'deploy failed') GROUP BY subject, action") {
+            let host = row.string("subject"), at = row.date("at")
+            var entry = out[host] ?? (nil, nil)
+            if row.string("action") == "deploy" { entry.succeeded = at } else { entry.failed = at }
+            out[host] = entry
+        }
+        return out
+    }
+
     /// Who is acting: the OS user, and the person behind sudo when there is one.
     static var osUser: String {
         let name = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())"

@@ -186,5 +186,16 @@ struct Migration: Sendable {
             -- Cleared when a request of the host is signed.
             ALTER TABLE hosts ADD COLUMN rekey_requested_at INTEGER;
             """),
+        Migration(name: "0007_maintain_runs", sql: """
+            -- Each 'ca maintain' that ran to its end (a killed one leaves no row; the next run finishes
+            -- its work): when, whether everything was done and right, and its summary line.
+            CREATE TABLE maintain_runs (
+                id          INTEGER PRIMARY KEY,
+                started_at  INTEGER NOT NULL,
+                finished_at INTEGER NOT NULL,
+                ok          INTEGER NOT NULL CHECK (ok IN (0, 1)),
+                summary     TEXT    NOT NULL
+            );
+            """),
     ]
 }
