@@ -17,7 +17,12 @@ struct DeployCommandTests {
         let remoteCA: String
         let names = ["db1.t.internal", "db2.t.internal", "down.t.internal"]
 
-        init() throws {
+        /// Extra environment for the setup commands (a moved clock).
+        let setupEnvironment: [String: String]
+
+        /// With `loopback`, every host is 127.0.0.1 on a port nothing listens on, so a probe stays on this machine.
+        init(loopback: Bool = false, environment: [String: String] = [:]) throws {
+            setupEnvironment = environment
             scratch = try Scratch()
             chmod(scratch.path, 0o755)
             db = scratch.file("ca.sqlite3")
@@ -38,13 +43,14 @@ struct DeployCommandTests {
                 exec \(CABinary.path) "$@"
 
                 """, mode: 0o755)
-            let made = try CABinary.run(["init", "--name", "deploy-ca", "--passphrase-file", pw, "--db", db])
+            let made = try CABinary.run(["init", "--name", "deploy-ca", "--passphrase-file", pw, "--db", db], environment: environment)
             #expect(made.status == 0, "\(made.stderr)")
             for (index, name) in names.enumerated() {
                 let role = index == 0 ? "primary" : "standby"
-                for step in [["host", "add", name, "--ip", "192.0.2.\(index + 1)", "--role", role, "--data-dir", "/srv/pg/\(index)", "--config-dir", "/srv/pg/\(index)"],
+                let address = loopback ? ["--ip", "127.0.0.1", "--port", String(LocalCluster.freePort())] : ["--ip", "192.0.2.\(index + 1)"]
+                for step in [["host", "add", name, "--role", role, "--data-dir", "/srv/pg/\(index)", "--config-dir", "/srv/pg/\(index)"] + address,
                              ["issue", name, "--passphrase-file", pw]] {
-                    try ca(step)
+                    try ca(step, environment: environment)
                 }
                 let host = try PostgresHost(name: HostName(name), dnsNames: [], ipAddresses: [], role: index == 0 ? .primary : .standby, postgresVersion: .default,
                                             dataDirectory: AbsolutePath("/srv/pg/\(index)", what: "d"), configDirectory: AbsolutePath("/srv/pg/\(index)", what: "c"),
