@@ -10,8 +10,7 @@ import Testing
 @Suite(.serialized, .enabled(if: InstallFixture.enabled, "needs root and the postgres user"))
 struct MaintainCommandTests {
     /// promtool: CA_PROMTOOL (scripts/test unpacks Debian's into /var/tmp/ca-prometheus), else one on the system.
-    static let promtool = [ProcessInfo.processInfo.environment["CA_PROMTOOL"] ?? "", "/var/tmp/ca-prometheus/usr/bin/promtool", "/usr/bin/promtool"]
-        .first { !$0.isEmpty && FileManager.default.isExecutableFile(atPath: $0) }
+    static var promtool: String? { MaintainTools.promtool }
     static let yearAgo = ["CA_TEST_CLOCK_OFFSET": String(-380 * 86_400)]
     static let daysAgo = ["CA_TEST_CLOCK_OFFSET": String(-(5 * 86_400) / 2)]
 

@@ -237,9 +237,9 @@ struct FleetTests {
 
         /// `ca` in the CA's namespace, with this fleet's database, ssh config and remote ca.
         @discardableResult
-        func ca(_ arguments: [String], expect status: Int32 = 0) throws -> ProcessResult {
+        func ca(_ arguments: [String], expect status: Int32 = 0, environment extra: [String: String] = [:]) throws -> ProcessResult {
             let environment = ChildEnvironment.minimal(["HOME": "/root", "CA_DB": db, "CA_SSH": "/usr/bin/ssh -F \(sshConfig)",
-                                                        "CA_REMOTE_CA": CABinary.path])
+                                                        "CA_REMOTE_CA": CABinary.path].merging(extra) { $1 })
             let result = try ProcessResult.run("/usr/sbin/ip", ["netns", "exec", lan, CABinary.path] + arguments, environment: environment)
             #expect(result.status == status, "ca \(arguments.joined(separator: " ")) exited \(result.status):\n\(result.stdout)\n\(result.stderr)")
             if result.status != status { throw CAError.io("ca \(arguments.first ?? "") exited \(result.status)") }
@@ -415,6 +415,68 @@ struct FleetTests {
         #expect(names.allSatisfy { hostLines.contains("\($0) (") } && hostLines.contains("next: nothing") && !hostLines.contains("next: deploy"), "\(hostLines)")
         f.step("4: sshd down on db3: others deployed, db3 named, exit 1, rotate finish refused; the rerun deployed db3 alone, finish allowed")
         f.proved.append("a host with its sshd down is reported and leaves exit 1 while the others finish; rotate finish waits for it; the rerun does only that host")
+
+        // 5. Hands-off. Leaves made 380 days ago (17 days left) and a 1-day CRL signed 17 hours ago (7 hours
+        //    left), installed then; the real servers check them with the real clock.
+        try f.ca(["renew", "--within", "3650d", "--keep-key", "--days", "397", "--passphrase-file", f.pw], environment: ["CA_TEST_CLOCK_OFFSET": String(-380 * 86_400)])
+        let recent = ["CA_TEST_CLOCK_OFFSET": String(-17 * 3600)]
+        try f.ca(["crl", "--days", "1", "--passphrase-file", f.pw], environment: recent)
+        let old = try f.ca(["deploy", "--all", "--json", "--passphrase-file", f.pw], environment: recent)
+        #expect(!old.stdout.contains("\"failed\""), "\(old.stdout)")
+        try f.rowArrives("before-maintain")
+        let oldClients = try f.hosts[1...].map { try f.activeSerial($0.name, "client") }
+        func maintain(expect status: Int32 = 0) throws -> [String: Any] {
+            let result = try f.ca(["maintain", "--json", "--passphrase-file", f.pw], expect: status)
+            return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)\n\(result.stderr)")
+        }
+        let run = try maintain()
+        #expect((run["renewed"] as? [String])?.count == 4 && (run["waiting_for_host"] as? [String]) == [names[2]] && (run["crls_signed"] as? [String]) == ["fleet-ca"], "\(run)")
+        #expect(f.results(run["deploy"] as? [[String: Any]] ?? []) == Dictionary(uniqueKeysWithValues: names.map { ($0, "deployed") }), "\(run)")
+        #expect((run["probes"] as? [[String: Any]])?.allSatisfy { $0["result"] as? String == "OK" } == true && (run["ok"] as? Bool) == true, "\(run)")
+        // The standbys reconnected by themselves (install --reconnect): the primary sees the new client certificates.
+        let newClients = try f.hosts[1...].map { (host: $0.name, serial: ReplicationTests.decimal(hex: try f.activeSerial($0.name, "client"))) }
+        #expect(Set(newClients.map(\.serial)).isDisjoint(with: Set(oldClients.map { ReplicationTests.decimal(hex: $0) })))
+        #expect(LocalCluster.wait(timeout: 15) { f.bothStreaming && newClients.allSatisfy { client in f.walsenders.contains { $0.contains("OU=\(client.host)") && $0.hasSuffix("|\(client.serial)") } } },
+                "the walsenders are not on the renewed client certificates: \(f.walsenders)")
+        let rowsBefore = try f.primary.sql("SELECT count(*) FROM fleet")
+        _ = try f.primary.sql("INSERT INTO fleet VALUES ('after-maintain')")
+        for host in f.hosts[1...] {
+            #expect(LocalCluster.wait(timeout: 15) { (try? host.cluster.sql("SELECT count(*) FROM fleet WHERE label = 'after-maintain'")) == "1" }, "\(host.name) stopped replicating")
+        }
+        _ = rowsBefore
+        f.step("5a: maintain renewed 4 leaves and db3's through its request, re-signed the CRL, deployed all three, the standbys reconnected on their new certificates, probe OK")
+        let quiet = try maintain()
+        #expect((quiet["renewed"] as? [String])?.isEmpty == true && (quiet["crls_signed"] as? [String])?.isEmpty == true, "\(quiet)")
+        #expect(f.results(quiet["deploy"] as? [[String: Any]] ?? []) == Dictionary(uniqueKeysWithValues: names.map { ($0, "up-to-date") }), "the second run contacted a host: \(quiet)")
+
+        // With db3's sshd down and something new for every host (a revocation in the CRL): exit 1, and the metrics say db3 failed.
+        let extra = try f.ca(["issue", "client", "reporting", "--json", "--passphrase-file", f.pw])
+        let extraSerial = try #require(((try JSONSerialization.jsonObject(with: Data(extra.stdout.utf8)) as? [String: Any])?["issued"] as? [[String: Any]])?.first?["serial"] as? String)
+        try f.ca(["revoke", extraSerial, "--reason", "cessationOfOperation", "--passphrase-file", f.pw])
+        f.stopSSHD(2)
+        let broken = try maintain(expect: 1)
+        #expect(f.results(broken["deploy"] as? [[String: Any]] ?? []) == [names[0]: "deployed", names[1]: "deployed", names[2]: "failed"], "\(broken)")
+        let metricsFile = f.scratch.file("ca.prom")
+        try f.ca(["metrics", "-o", metricsFile])
+        let metrics = try String(contentsOfFile: metricsFile, encoding: .utf8)
+        #expect(metrics.contains("ca_host_deploy_failed{host=\"\(names[2])\"} 1") && metrics.contains("ca_host_deploy_failed{host=\"\(names[0])\"} 0")
+                && metrics.contains("ca_host_up_to_date{host=\"\(names[2])\"} 0") && metrics.contains("ca_maintain_last_run_ok 0"), "\(metrics)")
+        if let promtool = MaintainTools.promtool {
+            let lint = try ProcessResult.run("/bin/sh", ["-c", "\(promtool) check metrics < \(metricsFile)"])
+            #expect(lint.status == 0 && lint.stdout.isEmpty && lint.stderr.isEmpty, "\(lint.stdout)\(lint.stderr)")
+        } else {
+            #expect(!PostgresAvailability.inCI, "promtool is missing in CI")
+        }
+        try f.startSSHD(2)
+        let healed = try maintain()
+        #expect(f.results(healed["deploy"] as? [[String: Any]] ?? []) == [names[0]: "up-to-date", names[1]: "up-to-date", names[2]: "deployed"], "\(healed)")
+        try f.ca(["metrics", "-o", metricsFile])
+        let after = try String(contentsOfFile: metricsFile, encoding: .utf8)
+        #expect(after.contains("ca_host_deploy_failed{host=\"\(names[2])\"} 0") && after.contains("ca_maintain_last_run_ok 1")
+                && after.contains("ca_maintain_last_success_timestamp_seconds "), "\(after)")
+        try f.rowArrives("after-heal")
+        f.step("5b: a second maintain contacted nobody; with db3's sshd down maintain exited 1 and the metrics named db3; the next run finished it")
+        f.proved.append("maintain renewed leaves near expiry (db3's through a request), re-signed a CRL near nextUpdate, deployed and reconnected the standbys onto their new certificates with replication running, probed OK; a second run contacted nobody; a host down left exit 1 and ca_host_deploy_failed 1 (promtool clean) until the next run")
         print("fleet PG \(f.version) proved: " + f.proved.joined(separator: "; "))
     }
 }

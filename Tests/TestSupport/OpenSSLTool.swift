@@ -51,3 +51,10 @@ public enum RFC5280Lint {
         return result.stdout.components(separatedBy: "\n").filter { $0.contains("(WARNING)") || $0.contains("(ERROR)") || $0.contains("(FATAL)") }
     }
 }
+
+/// Tools the maintain, metrics and alert tests run.
+public enum MaintainTools {
+    /// promtool: CA_PROMTOOL (scripts/test unpacks Debian's into /var/tmp/ca-prometheus), else one on the system.
+    public static let promtool = [ProcessInfo.processInfo.environment["CA_PROMTOOL"] ?? "", "/var/tmp/ca-prometheus/usr/bin/promtool", "/usr/bin/promtool"]
+        .first { !$0.isEmpty && FileManager.default.isExecutableFile(atPath: $0) }
+}
