@@ -19,7 +19,12 @@ struct StatusCommand: ParsableCommand {
         let rotationStage: String?
         /// Per host: last deployment, last probe, what it must install next (null: nothing).
         let hostStatus: [HostStatus]
+        /// The last `ca maintain` that ran to its end: when it finished, whether it left anything, its summary.
+        let lastMaintain: Maintain?
+        let lastSuccessfulMaintainAt: Date?
         let warnings: [String]
+
+        struct Maintain: Encodable { let finishedAt: Date; let ok: Bool; let summary: String }
     }
 
     func run() throws {
@@ -64,12 +69,18 @@ struct StatusCommand: ParsableCommand {
             warnings.append("the last probe of \(failedProbes.map { "\($0.host) (\($0.probeResult!))" }.joined(separator: ", ")) found a problem: see the host lines")
         }
 
+        let runs = try store.lastMaintainRuns()
+        if let last = runs.last, !last.ok {
+            warnings.append("the last 'ca maintain' (\(Output.ago(last.finishedAt, now: now))) left something undone: \(last.summary); see 'ca log'")
+        }
+
         if global.json {
             return try Output.json(JSON(
                 database: store.path, authorities: try authorities.map { try AuthorityJSON($0) }, hosts: hosts.count,
                 certificates: Dictionary(uniqueKeysWithValues: CertificateStatus.allCases.map { ($0.rawValue, counts[$0] ?? 0) }),
                 expiringSoon: expiring.map { CertificateJSON($0, now: now) }, rotationStage: rotation?.stage.rawValue,
-                hostStatus: perHost, warnings: warnings))
+                hostStatus: perHost, lastMaintain: runs.last.map { .init(finishedAt: $0.finishedAt, ok: $0.ok, summary: $0.summary) },
+                lastSuccessfulMaintainAt: runs.lastOK?.finishedAt, warnings: warnings))
         }
         print("Database:      \(store.path)")
         for authority in authorities {
@@ -92,6 +103,9 @@ struct StatusCommand: ParsableCommand {
             }
             parts.append("next: \(state.next ?? "nothing")")
             print("  \(state.host) (\(state.role)): \(parts.joined(separator: "; "))")
+        }
+        if let last = runs.last {
+            print("Maintain:      last run \(last.finishedAt.iso8601) (\(Output.ago(last.finishedAt, now: now))), \(last.ok ? "ok" : "left something undone")\(last.ok ? "" : runs.lastOK.map { "; last ok \(Output.ago($0.finishedAt, now: now))" } ?? "; never ok")")
         }
         print("Certificates:  \(CertificateStatus.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", "))")
         print("Expiring within \(within): \(expiring.count)")

@@ -104,6 +104,14 @@ import Testing
         (["sign", "db1.example.com", "--csr", "x.csr", "--profile", "server"], "--profile"),
         (["sign", "--csr", "x.csr", "--profile", "client", "--role", "Bad Role"], "'Bad Role'"),
         (["sign", "--csr", "x.csr", "--profile", "server", "--dns", "bad/name"], "'bad/name'"),
+        (["maintain", "--within", "soon"], "'soon'"),
+        (["maintain", "--parallel", "0"], "--parallel 0"),
+        (["maintain", "--timeout", "0"], "--timeout 0"),
+        (["maintain", "--ssh", "/nonexistent/ssh"], "'/nonexistent/ssh'"),
+        (["metrics", "-o", "/tmp/ca-metrics.txt"], "'/tmp/ca-metrics.txt'"),
+        (["systemd", "--on-calendar", "daily;reboot"], "'daily;reboot'"),
+        (["systemd", "--user", "Bad User"], "'Bad User'"),
+        (["systemd", "--metrics", "relative.prom"], "'relative.prom'"),
     ])
     func badInputIsOneLineAndChangesNothing(_ arguments: [String], _ quoted: String) throws {
         let seed = try Seeded(); let (db, pw) = (seed.db, seed.pw)

@@ -82,6 +82,10 @@ struct MaintainCommandTests {
         let second2 = Dictionary(uniqueKeysWithValues: ((again["deploy"] as? [[String: Any]]) ?? []).map { ($0["host"] as? String ?? "?", $0["result"] as? String ?? "?") })
         #expect(second2[db1] != "deployed" && second2[db2] != "deployed", "the second run changed a host: \(second2)")
 
+        let status = try s.ca(["status"]).stdout
+        #expect(status.contains("Maintain:      last run") && status.contains("left something undone; never ok")
+                && status.contains("warning: the last 'ca maintain'"), "\(status)")
+
         // The metrics say which host failed, and pass promtool's lint.
         let metricsFile = s.scratch.file("ca.prom")
         try s.ca(["metrics", "-o", metricsFile])
