@@ -231,6 +231,10 @@ struct DeployCommandTests {
         let old = try s.deploy([db2], expect: 1, environment: ["CA_REMOTE_CA": oldCA])
         let oldError = Self.text(old[db2], "error")
         #expect(oldError.contains("ca there is 0.1.0; deploy needs \(CAVersion.minimumRemote) or later"), "\(oldError)")
+        // A standby asked to reconnect needs a remote that knows install --reconnect (0.3.0).
+        let older = try s.scratch.write("older-ca", "#!/bin/sh\necho 0.2.0\n", mode: 0o755)
+        let reconnect = Self.text(try s.deploy([db2, "--reconnect"], expect: 1, environment: ["CA_REMOTE_CA": older])[db2], "error")
+        #expect(reconnect.contains("ca there is 0.2.0; deploy needs \(CAVersion.minimumRemoteHostKeys) or later"), "\(reconnect)")
         let notCA = try s.scratch.write("not-ca", "#!/bin/sh\necho hello\n", mode: 0o755)
         let notCAError = Self.text(try s.deploy([db2], expect: 1, environment: ["CA_REMOTE_CA": notCA])[db2], "error")
         #expect(notCAError.contains("not a version"), "\(notCAError)")

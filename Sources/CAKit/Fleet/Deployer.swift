@@ -258,7 +258,9 @@ public enum Deployer {
         }
 
         // 1. Is ca there, and new enough? (A certificate-only bundle needs a ca that pairs it with the host's keys.)
-        let minimum = target.host.keyPolicy == .host ? CAVersion.minimumRemoteHostKeys : CAVersion.minimumRemote
+        // Certificate-only bundles and install --reconnect came with 0.3.0.
+        let reconnects = options.reconnect && options.link && target.host.role == .standby
+        let minimum = target.host.keyPolicy == .host || reconnects ? CAVersion.minimumRemoteHostKeys : CAVersion.minimumRemote
         switch checkVersion(destination, transport: transport, minimum: minimum, what: "deploy needs") {
         case .failure(let failed): return failure(failed.stage, failed.message)
         case .success(let found): result.remoteVersion = found
@@ -267,7 +269,7 @@ public enum Deployer {
         // 2. install, the bundle on standard input.
         var remote = ["install", "--bundle", "-", "--json"]
         if options.link { remote += ["--link", "--configure", "--reload"] }
-        if options.reconnect && options.link && target.host.role == .standby { remote.append("--reconnect") }
+        if reconnects { remote.append("--reconnect") }
         if options.dryRun { remote.append("--dry-run") }
         if let pin = target.pin { remote += ["--ca-fingerprint", pin] }
         let install: ChildProcess.Result

@@ -64,7 +64,8 @@ public struct SSHTransport: Sendable {
 /// The release of `ca`, and the oldest one `deploy` will drive on a host.
 public enum CAVersion {
     public static let current = "0.3.0"
-    /// 0.3.0 is the first with `ca request` and certificate-only bundles (hosts that make their own keys).
+    /// 0.3.0 is the first with `ca request`, certificate-only bundles (hosts that make their own keys) and
+    /// `install --reconnect` (what `maintain` asks of a standby).
     public static let minimumRemoteHostKeys = "0.3.0"
     /// 0.2.0 is the first whose `install` refuses overriding settings, checks PG_VERSION and reads a
     /// plain-key bundle from standard input without a prompt (issue 8 and 9 hardening).
