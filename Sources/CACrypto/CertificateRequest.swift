@@ -29,7 +29,14 @@ public final class CertificateRequest: @unchecked Sendable {
     /// the request, or a DER encoding that does not re-encode to itself, are refused.
     public convenience init(bytes: [UInt8]) throws {
         guard bytes.count <= Self.maximumSize else { throw CryptoError.invalidPEM(what: "certificate request (larger than \(Self.maximumSize) bytes)") }
-        if let first = bytes.first(where: { ![9, 10, 13, 32].contains($0) }), first == UInt8(ascii: "-") {
+        // PEM wherever a BEGIN line is (openssl req -text puts the text first); exactly one request.
+        let text = String(decoding: bytes, as: UTF8.self)
+        if text.contains("-----BEGIN ") {
+            let requests = text.components(separatedBy: "-----BEGIN CERTIFICATE REQUEST-----").count - 1
+                + text.components(separatedBy: "-----BEGIN NEW CERTIFICATE REQUEST-----").count - 1
+            guard requests == 1 else {
+                throw CryptoError.invalidPEM(what: requests == 0 ? "certificate request (no CERTIFICATE REQUEST block)" : "certificate request (\(requests) requests in one file; give one)")
+            }
             let bio = try MemoryBIO(bytes)
             guard let request = PEM_read_bio_X509_REQ(bio.raw, nil, nil, nil) else {
                 CryptoError.clearQueue()

@@ -168,7 +168,12 @@ struct SignCommand: ParsableCommand {
             if String(decoding: bytes.prefix(256), as: UTF8.self).contains("\"format\"") {
                 throw CAError.invalid("'\(path.quotedForErrorLine)' is the envelope 'ca request' prints, not one request", fix: "Pass it as --request FILE.")
             }
-            throw CAError.invalid("'\(path.quotedForErrorLine)' is not a PKCS#10 certificate request (PEM or DER): it is truncated, damaged or something else",
+            // The reader says why in parentheses when it knows more ("2 requests in one file").
+            var why = "it is truncated, damaged or something else"
+            if case CryptoError.invalidPEM(let what) = error, let open = what.firstIndex(of: "("), what.hasSuffix(")") {
+                why = String(what[what.index(after: open)..<what.index(before: what.endIndex)])
+            }
+            throw CAError.invalid("'\(path.quotedForErrorLine)' is not a PKCS#10 certificate request (PEM or DER): \(why)",
                                   fix: "Make it again, e.g. 'openssl req -new -key KEY -subj /CN=NAME -out FILE'.")
         }
     }

@@ -116,6 +116,13 @@ struct HostKeysCommandTests {
         let records = try store.certificates(CertificateFilter(hostName: s.host))
         #expect(records.count == 2 && records.allSatisfy { $0.keyPEM == nil })
 
+        // A request printed with its text first, or with the host's name in capitals, is the same request.
+        let texty = try s.opensslCSR("texty", subject: "/CN=\(s.host)", extensions: ["subjectAltName=DNS:\(s.host.uppercased())"])
+        let withText = try s.scratch.write("texty-text.csr", try s.openssl(["req", "-in", texty, "-text"]).stdout)
+        #expect(try s.ca(["sign", s.host, "--csr", withText, "--kind", "server", "--passphrase-file", s.pw]).stdout.contains("names    DNS:\(s.host), DNS:replica.keys.internal"))
+        let two = try s.scratch.write("two.csr", try String(contentsOfFile: texty, encoding: .utf8) + (try String(contentsOfFile: server, encoding: .utf8)))
+        #expect(try s.ca(["sign", s.host, "--csr", two, "--kind", "server", "--passphrase-file", s.pw], expect: 64).stderr.contains("2 requests in one file"))
+
         // One-off: the names given here, never the request's.
         let oneOff = try s.opensslCSR("oneoff", subject: "/CN=api.keys.internal", extensions: ["subjectAltName=DNS:api.keys.internal"])
         let made = try s.ca(["sign", "--csr", oneOff, "--profile", "server", "--dns", "api.keys.internal", "web.keys.internal", "--passphrase-file", s.pw])

@@ -30,8 +30,10 @@ public enum RequestPolicy {
         let wishes: CertificateRequest.Wishes
         do { wishes = try request.wishes() } catch { throw refuse("\(error)") }
         if wishes.certificateAuthority == true { throw refuse("it asks to be a CA (basicConstraints CA:TRUE); ca signs leaves only") }
-        let names = Set(profile.subjectAlternativeNames)
-        let unknown = wishes.names.filter { !names.contains($0) }.map(\.description) + wishes.otherNames
+        // DNS names compare without case (RFC 4343); the certificate carries the record's spelling anyway.
+        func folded(_ name: GeneralName) -> GeneralName { if case .dnsName(let dns) = name { return .dnsName(dns.lowercased()) }; return name }
+        let names = Set(profile.subjectAlternativeNames.map(folded))
+        let unknown = wishes.names.filter { !names.contains(folded($0)) }.map(\.description) + wishes.otherNames
         if !unknown.isEmpty {
             let listed = unknown.joined(separator: ", ").quotedForError
             throw refuse(names.isEmpty ? "it asks for subjectAltNames (\(listed)); this certificate carries none"
