@@ -7,8 +7,15 @@ public final class Certificate: @unchecked Sendable {
     /// The DER encoding, kept so equality and fingerprints never re-encode.
     public let der: [UInt8]
 
-    init(owning raw: OpaquePointer) throws {
+    /// A certificate built here from a raw public key carries no decoded key (OpenSSL decodes one only
+    /// when it parses DER); `keyed` parses this certificate's DER once, when a key is first needed.
+    private let keyDecoded: Bool
+    private let keyedLock = NSLock()
+    private var keyedCopy: OpaquePointer?
+
+    init(owning raw: OpaquePointer, keyDecoded: Bool = true) throws {
         self.raw = raw
+        self.keyDecoded = keyDecoded
         var pointer: UnsafeMutablePointer<UInt8>?
         let length = i2d_X509(raw, &pointer)
         guard length > 0, let pointer else {
@@ -19,7 +26,27 @@ public final class Certificate: @unchecked Sendable {
         der = Array(UnsafeBufferPointer(start: pointer, count: Int(length)))
     }
 
-    deinit { X509_free(raw) }
+    deinit {
+        X509_free(raw)
+        if let keyedCopy { X509_free(keyedCopy) }
+    }
+
+    /// The handle for whatever needs the certificate's public key (its fingerprint, a signature check,
+    /// a chain): `raw` itself, or for a certificate built from a raw public key a copy parsed from its
+    /// DER once, on first use.
+    var keyed: OpaquePointer {
+        if keyDecoded { return raw }
+        keyedLock.lock()
+        defer { keyedLock.unlock() }
+        if let keyedCopy { return keyedCopy }
+        let parsed: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
+            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
+            return d2i_X509(nil, &cursor, buffer.count)
+        }
+        guard let parsed else { CryptoError.clearQueue(); return raw }
+        keyedCopy = parsed
+        return parsed
+    }
 
     /// Parses one PEM certificate.
     public convenience init(pem: String) throws {
@@ -73,7 +100,7 @@ public final class Certificate: @unchecked Sendable {
         guard ASN1_TIME_set(X509_getm_notBefore(x509), time_t(template.notBefore.timeIntervalSince1970)) != nil,
               ASN1_TIME_set(X509_getm_notAfter(x509), time_t(template.notAfter.timeIntervalSince1970)) != nil
         else { throw CryptoError.openssl("set the validity") }
-        guard X509_set_pubkey(x509, subjectKey) == 1 else { throw CryptoError.openssl("set the public key") }
+        try setPublicKey(subjectKey, on: x509)
 
         var context = X509V3_CTX()
         X509V3_set_ctx(&context, issuer.certificate?.raw ?? x509, x509, nil, nil, 0)
@@ -98,8 +125,60 @@ public final class Certificate: @unchecked Sendable {
 
         let signer = issuer.key
         guard X509_sign(x509, signer.raw, signer.signingDigest) > 0 else { throw CryptoError.openssl("sign the certificate") }
-        owned = nil
-        return try Certificate(owning: x509)
+        owned = nil  // Certificate(owning:) frees it, also when it throws
+        return try Certificate(owning: x509, keyDecoded: false)
+    }
+
+    /// Parses one DER certificate (all of the bytes).
+    public convenience init(der: [UInt8]) throws {
+        let parsed: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
+            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
+            guard let x509 = d2i_X509(nil, &cursor, buffer.count) else { return nil }
+            if let cursor, let base = buffer.baseAddress, cursor - base != buffer.count { X509_free(x509); return nil }
+            return x509
+        }
+        guard let parsed else {
+            CryptoError.clearQueue()
+            throw CryptoError.invalidPEM(what: "certificate (DER)")
+        }
+        try self.init(owning: parsed)
+    }
+
+    /// The SubjectPublicKeyInfo from the key's raw public value (EC point with its named curve, Ed25519
+    /// bytes): X509_set_pubkey builds an OpenSSL 3 encoder (and a decoder) for every key, about half of
+    /// a leaf's instructions. RSA and anything else still go through X509_set_pubkey.
+    private static func setPublicKey(_ key: OpaquePointer, on x509: OpaquePointer) throws {
+        func general() throws {
+            guard X509_set_pubkey(x509, key) == 1 else { throw CryptoError.openssl("set the public key") }
+        }
+        guard let pubkey = X509_get_X509_PUBKEY(x509) else { return try general() }
+        var bytes: [UInt8]
+        let algorithm: OpaquePointer?, parameterType: Int32, parameter: UnsafeMutableRawPointer?
+        switch EVP_PKEY_get_base_id(key) {
+        case EVP_PKEY_EC:
+            guard let curve = PublicKey.curveName(key), case let nid = OBJ_sn2nid(curve), nid != NID_undef else { return try general() }
+            var length = 0
+            guard EVP_PKEY_get_octet_string_param(key, "encoded-pub-key", nil, 0, &length) == 1, length > 0 else { CryptoError.clearQueue(); return try general() }
+            bytes = [UInt8](repeating: 0, count: length)
+            guard EVP_PKEY_get_octet_string_param(key, "encoded-pub-key", &bytes, length, &length) == 1 else { CryptoError.clearQueue(); return try general() }
+            bytes = Array(bytes.prefix(length))
+            (algorithm, parameterType, parameter) = (OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT, UnsafeMutableRawPointer(OBJ_nid2obj(nid)))
+        case EVP_PKEY_ED25519:
+            var length = 0
+            guard EVP_PKEY_get_raw_public_key(key, nil, &length) == 1 else { CryptoError.clearQueue(); return try general() }
+            bytes = [UInt8](repeating: 0, count: length)
+            guard EVP_PKEY_get_raw_public_key(key, &bytes, &length) == 1 else { CryptoError.clearQueue(); return try general() }
+            (algorithm, parameterType, parameter) = (OBJ_nid2obj(NID_ED25519), V_ASN1_UNDEF, nil)
+        default:
+            return try general()
+        }
+        // set0 takes the buffer: it must come from OpenSSL's allocator.
+        guard let buffer = ca_OPENSSL_malloc(bytes.count)?.assumingMemoryBound(to: UInt8.self) else { throw CryptoError.openssl("allocate a public key") }
+        buffer.initialize(from: bytes, count: bytes.count)
+        guard X509_PUBKEY_set0_param(pubkey, algorithm, parameterType, parameter, buffer, Int32(bytes.count)) == 1 else {
+            ca_OPENSSL_free(buffer)
+            throw CryptoError.openssl("set the public key")
+        }
     }
 
     private static func setSerial(_ serial: SerialNumber, on x509: OpaquePointer) throws {
@@ -245,27 +324,27 @@ public final class Certificate: @unchecked Sendable {
 
     /// The certificate's public key.
     public var publicKey: PublicKey? {
-        guard let key = X509_get_pubkey(raw) else { CryptoError.clearQueue(); return nil }
+        guard let key = X509_get_pubkey(keyed) else { CryptoError.clearQueue(); return nil }
         return PublicKey(owning: key)
     }
 
     /// SHA-256 of the DER SubjectPublicKeyInfo, as `PrivateKey.publicKeyFingerprint`: the same for
     /// every certificate on one key (a CA renewed with `renew-ca` keeps it).
     public var publicKeyFingerprint: String {
-        guard let key = X509_get0_pubkey(raw) else { return "" }
+        guard let key = X509_get0_pubkey(keyed) else { return "" }
         return PublicKey.fingerprint(key)
     }
 
     /// True when `key` is the private half of this certificate's public key.
     public func matches(_ key: PrivateKey) -> Bool {
-        let result = X509_check_private_key(raw, key.raw) == 1
+        let result = X509_check_private_key(keyed, key.raw) == 1
         CryptoError.clearQueue()
         return result
     }
 
     /// True when `issuer`'s key signed this certificate.
     public func isSigned(by issuer: Certificate) -> Bool {
-        guard let key = X509_get0_pubkey(issuer.raw) else { return false }
+        guard let key = X509_get0_pubkey(issuer.keyed) else { return false }
         let result = X509_verify(raw, key) == 1
         CryptoError.clearQueue()
         return result

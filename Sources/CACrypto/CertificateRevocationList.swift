@@ -108,7 +108,7 @@ public final class CertificateRevocationList: @unchecked Sendable {
 
     /// True when `issuer`'s key signed this CRL.
     public func isSigned(by issuer: Certificate) -> Bool {
-        guard let key = X509_get0_pubkey(issuer.raw) else { return false }
+        guard let key = X509_get0_pubkey(issuer.keyed) else { return false }
         let result = X509_CRL_verify(raw, key) == 1
         CryptoError.clearQueue()
         return result

@@ -15,12 +15,12 @@ public enum ChainVerifier {
                                purpose: Purpose, hostName: String? = nil, at time: Date = Date()) -> String? {
         guard let store = X509_STORE_new() else { return "out of memory" }
         defer { X509_STORE_free(store) }
-        for certificate in trusted { _ = X509_STORE_add_cert(store, certificate.raw) }
+        for certificate in trusted { _ = X509_STORE_add_cert(store, certificate.keyed) }
         for crl in crls { _ = X509_STORE_add_crl(store, crl.raw) }
         CryptoError.clearQueue()  // duplicates in a bundle are not errors
         guard let context = X509_STORE_CTX_new() else { return "out of memory" }
         defer { X509_STORE_CTX_free(context) }
-        guard X509_STORE_CTX_init(context, store, leaf.raw, nil) == 1 else { return "cannot initialise verification" }
+        guard X509_STORE_CTX_init(context, store, leaf.keyed, nil) == 1 else { return "cannot initialise verification" }
         let parameters = X509_STORE_CTX_get0_param(context)
         var flags = UInt(X509_V_FLAG_X509_STRICT) | UInt(X509_V_FLAG_USE_CHECK_TIME)
         if !crls.isEmpty { flags |= UInt(X509_V_FLAG_CRL_CHECK) | UInt(X509_V_FLAG_CRL_CHECK_ALL) }

@@ -22,7 +22,7 @@ extension PrivateKey {
 extension Certificate {
     /// True when `signature` over `message` was made by the private half of this certificate's key.
     public func verifies(_ signature: [UInt8], over message: [UInt8]) -> Bool {
-        guard let key = X509_get0_pubkey(raw) else { return false }
+        guard let key = X509_get0_pubkey(keyed) else { return false }
         guard let context = EVP_MD_CTX_new() else { return false }
         defer { EVP_MD_CTX_free(context); CryptoError.clearQueue() }
         let digest: OpaquePointer?

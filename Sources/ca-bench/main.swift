@@ -8,6 +8,7 @@ let quick = CommandLine.arguments.contains("--quick")
 /// Sections to run (issue, process, inventory, rotation); all when none is named.
 let sections = Set(CommandLine.arguments.dropFirst().filter { !$0.hasPrefix("--") })
 func wanted(_ section: String) -> Bool { sections.isEmpty || sections.contains(section) }
+// "mint" runs alone (for callgrind); it is not part of a run of every section.
 let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ca").path
 guard FileManager.default.isExecutableFile(atPath: binary) else {
     FileHandle.standardError.write(Data(("ca-bench: build ca first (swift build -c release); looked for \(binary)\n").utf8))
@@ -96,6 +97,27 @@ do {
     row("in-process issue incl. SQLite commit (fsync), ec-p256, n=\(n)", String(format: "%8.0f certs/s  (%.3f ms)", 1 / median(times), median(times) * 1000))
 }
 
+}
+
+// 1b. Only the P-256 mint (keygen + sign + PEM + seal), n leaves: small enough for callgrind, whose
+// instruction count is steady on a noisy machine (valgrind --tool=callgrind ca-bench mint).
+if sections.contains("mint") {
+    let caKey = try PrivateKey(generating: .ecP256)
+    let ca = try Certificate.sign(Profile.root(name: "bench").template(serial: .random(), validity: .root(now: Date(), days: 3650)), subjectKey: caKey, issuer: nil)
+    let secret = try caKey.wrappingSecret(label: "bench")
+    let profile = Profile.server(commonName: "db1.example.com", names: [.dnsName("db1.example.com"), .ipAddress([192, 0, 2, 1])])
+    let n = quick ? 50 : 200
+    var times: [Double] = []
+    for _ in 0..<n {
+        times.append(try seconds {
+            let leafKey = try PrivateKey(generating: .ecP256)
+            let certificate = try Certificate.sign(profile.template(serial: .random(), validity: .leaf(now: Date(), days: nil, issuer: ca)),
+                                                   subjectKey: leafKey, issuer: (ca, caKey))
+            _ = certificate.pem
+            _ = try leafKey.pkcs8PEM(passphrase: secret, iterations: PrivateKey.wrappingIterations)
+        })
+    }
+    row("P-256 mint (keygen+sign+PEM+seal), n=\(n)", String(format: "%8.3f ms", median(times) * 1000))
 }
 
 // 2. One `ca issue` process end to end (start-up, open, KDF, 2 keys, 2 signatures, commit).

@@ -32,6 +32,9 @@ import Testing
         let leaf = try Certificate.sign(profile.template(serial: try SerialNumber.random(), validity: try Validity.leaf(now: now, days: 1, issuer: root)),
                                         subjectPublicKey: publicKey, issuer: (root, issuerKey))
         #expect(leaf.matches(key) && leaf.isSigned(by: root) && leaf.subjectAlternativeNames == profile.subjectAlternativeNames)
+        // The SubjectPublicKeyInfo written from the raw public value is the standard encoding of the key.
+        #expect(leaf.publicKeyFingerprint == key.publicKeyFingerprint && (try Certificate(pem: leaf.pem)).publicKeyFingerprint == key.publicKeyFingerprint)
+        #expect(ChainVerifier.failure(of: leaf, trusted: [root], purpose: .server, hostName: "db7.req.internal", at: now.addingTimeInterval(60)) == nil)
         // The replication request: no names asked, and the client profile grants none.
         let client = Profile.replicationClient(host: try Self.host())
         let replication = try CertificateRequest.make(subject: client.subject, names: [], key: key)
