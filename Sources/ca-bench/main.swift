@@ -1,5 +1,6 @@
 // ca-bench: the figures of DESIGN.md §7, printed side by side. Medians of repeated runs; compare
-// as ratios within one run (shared machines are noisy). Run: swift run -c release ca-bench [--quick]
+// as ratios within one run (shared machines are noisy). Run: swift build -c release --static-swift-stdlib
+// (as ./ca builds) && .build/release/ca-bench [--quick] [issue|process|inventory|rotation|mint]
 import CAKit
 import Foundation
 import Glibc
@@ -160,7 +161,7 @@ if wanted("inventory") {
         }
     }
     row("fill to \(target) certificates (one transaction)", String(format: "%8.2f s", fill))
-    for arguments in [["list", "--status", "active"], ["list", "--json"], ["list", "--expiring", "30d"], ["status"], ["status", "--json"]] {
+    for arguments in [["list", "--status", "active"], ["list", "--json"], ["list", "--expiring", "30d"], ["status"], ["status", "--json"], ["status", "--check"]] {
         var runs: [(Double, Double)] = []
         for _ in 0..<(quick ? 2 : 5) { let r = try runCA(arguments + ["--db", path]); runs.append((r.seconds, r.maxRSSMiB)) }
         row("`ca \(arguments.joined(separator: " "))` at \(target)", String(format: "%8.1f ms  (peak RSS %.1f MiB)", median(runs.map(\.0)) * 1000, median(runs.map(\.1))))

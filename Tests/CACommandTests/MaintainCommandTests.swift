@@ -82,6 +82,7 @@ struct MaintainCommandTests {
         let second2 = Dictionary(uniqueKeysWithValues: ((again["deploy"] as? [[String: Any]]) ?? []).map { ($0["host"] as? String ?? "?", $0["result"] as? String ?? "?") })
         #expect(second2[db1] != "deployed" && second2[db2] != "deployed", "the second run changed a host: \(second2)")
 
+        #expect(try s.ca(["status", "--check"]).stdout.contains("Integrity:     ok (every page checked)"))
         let status = try s.ca(["status"]).stdout
         #expect(status.contains("Maintain:      last run") && status.contains("left something undone; never ok")
                 && status.contains("warning: the last 'ca maintain'"), "\(status)")

@@ -82,9 +82,13 @@ extension CAStore {
             .first.flatMap { CertificateStatus(rawValue: $0.string("status")) }
     }
 
-    /// Names of hosts that have at least one active certificate.
+    /// Names of the registered hosts that have at least one active certificate.
     public func hostsWithActiveCertificates() throws -> Set<String> {
-        Set(try db.query("SELECT DISTINCT host_name FROM certificates WHERE status = 'active' AND host_name IS NOT NULL").map { $0.string("host_name") })
+        // Per registered host, by the host-name index: never a scan of every certificate.
+        Set(try db.query("""
+            SELECT name FROM hosts h
+            WHERE EXISTS (SELECT 1 FROM certificates c WHERE c.host_name = h.name AND c.status = 'active')
+            """).map { $0.string("name") })
     }
 
     /// Counts by status, for `status`.

@@ -162,9 +162,11 @@ public final class CAStore {
         return stat(path, &info) == 0 ? info.st_mode & 0o777 : nil
     }
 
-    /// `PRAGMA quick_check`: nil when the database is sound, else SQLite's first complaint.
-    public func integrityProblem() throws -> String? {
-        let result = try db.query("PRAGMA quick_check").first?.string("quick_check") ?? "ok"
+    /// `PRAGMA quick_check` (`integrity_check` when `full`, which also checks every index against its
+    /// table): nil when the database is sound, else SQLite's first complaint.
+    public func integrityProblem(full: Bool = false) throws -> String? {
+        let pragma = full ? "integrity_check" : "quick_check"
+        let result = try db.query("PRAGMA \(pragma)").first?.string(pragma) ?? "ok"
         return result == "ok" ? nil : result
     }
 }

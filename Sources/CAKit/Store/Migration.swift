@@ -197,5 +197,10 @@ struct Migration: Sendable {
                 summary     TEXT    NOT NULL
             );
             """),
+        Migration(name: "0008_certificates_by_host_name", sql: """
+            -- Every per-host question (status, assemble, list --host) asks by host name: without this
+            -- index each one read the whole table (100,000 rows: a third of 'status').
+            CREATE INDEX certificates_by_host_name ON certificates (host_name, status);
+            """),
     ]
 }
