@@ -11,6 +11,9 @@ struct StatusCommand: ParsableCommand {
     @Flag(name: .long, help: "Also check every page of the database (PRAGMA integrity_check; slow on a large one).") var check = false
     @OptionGroup var global: GlobalOptions
 
+    /// How many expiring certificates the text shows (the soonest first).
+    static let expiringShown = 20
+
     struct JSON: Encodable {
         let database: String
         let authorities: [AuthorityJSON]
@@ -36,7 +39,15 @@ struct StatusCommand: ParsableCommand {
         let authorities = try store.authorities()
         let hosts = try store.hosts()
         let counts = try store.certificateCounts()
-        let expiring = try store.certificates(CertificateFilter(status: .active, expiringBefore: now.addingTimeInterval(window.seconds), now: now))
+        // One screen: the soonest few on the terminal (all of them in --json, for scripts), and the count.
+        var expiringFilter = CertificateFilter(status: .active, expiringBefore: now.addingTimeInterval(window.seconds), now: now)
+        let expiringCount = try store.count(expiringFilter)
+        if !global.json {
+            expiringFilter.limit = Self.expiringShown
+            expiringFilter.soonestFirst = true
+            expiringFilter.includePEM = false
+        }
+        let expiring = try store.certificates(expiringFilter)
 
         var warnings: [String] = []
         if !active.keyEncrypted { warnings.append("the CA key is stored unencrypted (created with --no-passphrase): use this CA for demos and tests only") }
@@ -51,7 +62,7 @@ struct StatusCommand: ParsableCommand {
         for host in hosts where !issuedHosts.contains(host.name.value) {
             warnings.append("host '\(host.name.value)' has no active certificates: ca issue \(host.name.value)")
         }
-        if !expiring.isEmpty { warnings.append("\(expiring.count) active certificate(s) expire within \(within)") }
+        if expiringCount > 0 { warnings.append("\(expiringCount) active certificate(s) expire within \(within)") }
         // The full check reads every page (seconds at 100,000 certificates): on request. A damaged file is
         // refused before any write regardless (every process's first write runs quick_check).
         if check, let problem = try store.integrityProblem(full: true) { warnings.append("database integrity check failed: \(problem)") }
@@ -111,10 +122,11 @@ struct StatusCommand: ParsableCommand {
             print("Maintain:      last run \(last.finishedAt.iso8601) (\(Output.ago(last.finishedAt, now: now))), \(last.ok ? "ok" : "left something undone")\(last.ok ? "" : runs.lastOK.map { "; last ok \(Output.ago($0.finishedAt, now: now))" } ?? "; never ok")")
         }
         print("Certificates:  \(CertificateStatus.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", "))")
-        print("Expiring within \(within): \(expiring.count)")
+        print("Expiring within \(within): \(expiringCount)")
         for record in expiring {
             print("  \(record.serial.hex)  \(record.kind.rawValue)  \(record.hostName ?? record.subject)  \(Output.relative(record.notAfter, now: now))")
         }
+        if expiringCount > expiring.count { print("  … and \(expiringCount - expiring.count) more: ca list --expiring \(within)") }
         if check && !warnings.contains(where: { $0.hasPrefix("database integrity check failed") }) { print("Integrity:     ok (every page checked)") }
         if warnings.isEmpty { print("No warnings.") }
         for warning in warnings { print("warning: \(warning)") }

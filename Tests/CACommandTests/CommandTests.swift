@@ -126,6 +126,28 @@ import Testing
         #expect(Self.digest(db) == before, "\(arguments) changed the database")
     }
 
+    /// status is one screen: the 20 soonest of many expiring certificates, the count, and where the rest are.
+    @Test func statusShowsTheSoonestExpiringAndCountsTheRest() throws {
+        let seed = try Seeded()
+        let store = try CAStore.open(path: seed.db)
+        let issuer = Issuer(store: store, vault: KeyVault { Seeded.passphrase })
+        var serials: [(days: Int, serial: String)] = []
+        for index in 0..<25 {
+            let days = 29 - index
+            serials.append((days, try issuer.issueClient(role: "app_\(index)", days: days).certificates[0].serial.hex))
+        }
+        let result = try CABinary.run(["status", "--db", seed.db])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let listed = lines.filter { line in line.hasPrefix("  ") && serials.contains { line.contains($0.serial) } }
+        let soonest = serials.sorted { $0.days < $1.days }.prefix(20).map(\.serial)
+        #expect(lines.contains("Expiring within 30d: 25") && lines.contains("  … and 5 more: ca list --expiring 30d"), "\(result.stdout)")
+        #expect(listed.count == 20 && zip(listed, soonest).allSatisfy { $0.contains($1) }, "\(listed)")
+        #expect(result.stdout.contains("warning: 25 active certificate(s) expire within 30d"))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(try CABinary.run(["status", "--json", "--db", seed.db]).stdout.utf8)) as? [String: Any])
+        #expect((json["expiring_soon"] as? [[String: Any]])?.count == 25, "--json lists them all")
+    }
+
     @Test func badDatabasePathsAreRefusedUntouched() throws {
         let scratch = try Scratch()
         let directory = try CABinary.run(["list", "--db", scratch.path])

@@ -46,6 +46,23 @@ extension CAStore {
     }
 
     public func certificates(_ filter: CertificateFilter) throws -> [CertificateRecord] {
+        let (clauses, parameters) = Self.clauses(filter)
+        var sql = filter.includePEM ? "SELECT * FROM certificates"
+            : "SELECT authority_id, serial, host_name, kind, subject, names, key_type, not_before, not_after, status, fingerprint, created_at, replaces, '' AS certificate_pem FROM certificates"
+        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
+        sql += filter.soonestFirst ? " ORDER BY not_after, serial" : " ORDER BY created_at, host_name, kind DESC, serial"
+        if let limit = filter.limit { sql += " LIMIT \(max(0, limit))" }
+        return try db.query(sql, parameters).map(certificate)
+    }
+
+    /// How many certificates the filter selects (its limit ignored), without reading them.
+    public func count(_ filter: CertificateFilter) throws -> Int {
+        let (clauses, parameters) = Self.clauses(filter)
+        let sql = "SELECT count(*) AS n FROM certificates" + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
+        return Int(try db.query(sql, parameters).first?.int("n") ?? 0)
+    }
+
+    private static func clauses(_ filter: CertificateFilter) -> ([String], [SQLValue]) {
         var clauses: [String] = []
         var parameters: [SQLValue] = []
         if let host = filter.hostName { clauses.append("host_name = ?"); parameters.append(.text(host)) }
@@ -60,12 +77,7 @@ extension CAStore {
                 parameters += [.integer(filter.now.unixSeconds), .integer(before.unixSeconds)]
             }
         }
-        var sql = filter.includePEM ? "SELECT * FROM certificates"
-            : "SELECT authority_id, serial, host_name, kind, subject, names, key_type, not_before, not_after, status, fingerprint, created_at, replaces, '' AS certificate_pem FROM certificates"
-        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
-        sql += " ORDER BY created_at, host_name, kind DESC, serial"
-        if let limit = filter.limit { sql += " LIMIT \(max(0, limit))" }
-        return try db.query(sql, parameters).map(certificate)
+        return (clauses, parameters)
     }
 
     /// Certificates whose serial starts with `prefix` (hex, either case, ':' allowed).

@@ -13,6 +13,8 @@ public struct CertificateFilter: Sendable {
     public var includeExpired = false
     /// Load the PEM columns (certificate and key). Inventory listings leave them out.
     public var includePEM = true
+    /// Soonest notAfter first (with `limit`: the few that expire first), instead of the order of issue.
+    public var soonestFirst = false
 
     public init(hostName: String? = nil, kind: CertificateKind? = nil, status: CertificateStatus? = nil,
                 expiringBefore: Date? = nil, now: Date = Clock.now(), limit: Int? = nil) {
