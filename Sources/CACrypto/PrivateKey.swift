@@ -71,14 +71,12 @@ public final class PrivateKey: @unchecked Sendable {
     /// `ssl_passphrase_command`. Without: an unencrypted `PRIVATE KEY`.
     public func pkcs8PEM(passphrase: String?, iterations: Int = PrivateKey.passphraseIterations) throws -> String {
         let bio = try MemoryBIO()
+        let info = try privateKeyInfo()
+        defer { PKCS8_PRIV_KEY_INFO_free(info) }
         guard let passphrase else {
-            guard PEM_write_bio_PrivateKey(bio.raw, raw, nil, nil, 0, nil, nil) == 1 else {
-                throw CryptoError.openssl("write a PKCS#8 key")
-            }
+            guard PEM_write_bio_PKCS8_PRIV_KEY_INFO(bio.raw, info) == 1 else { throw CryptoError.openssl("write a PKCS#8 key") }
             return bio.string
         }
-        guard let info = EVP_PKEY2PKCS8(raw) else { throw CryptoError.openssl("encode a PKCS#8 key") }
-        defer { PKCS8_PRIV_KEY_INFO_free(info) }
         var salt = try SecureRandom.bytes(16)
         let sealed = passphrase.withCString { pass in
             PKCS8_encrypt_ex(-1, EVP_aes_256_cbc(), pass, Int32(strlen(pass)), &salt, Int32(salt.count),
@@ -88,6 +86,60 @@ public final class PrivateKey: @unchecked Sendable {
         defer { X509_SIG_free(sealed) }
         guard PEM_write_bio_PKCS8(bio.raw, sealed) == 1 else { throw CryptoError.openssl("write a PKCS#8 key") }
         return bio.string
+    }
+
+    /// The key as a PKCS#8 PrivateKeyInfo. EC P-256/P-384 and Ed25519 are written from the key's raw
+    /// values, byte for byte what OpenSSL writes (RFC 5208 with an RFC 5915 ECPrivateKey holding the
+    /// public point and no parameters; RFC 8410): OpenSSL 3's EVP_PKEY2PKCS8 builds an encoder for every
+    /// key, most of the cost of sealing one. RSA goes through OpenSSL.
+    func privateKeyInfo() throws -> OpaquePointer {
+        if let der = try rawPKCS8DER() {
+            let parsed: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
+                var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
+                return d2i_PKCS8_PRIV_KEY_INFO(nil, &cursor, buffer.count)
+            }
+            if let parsed { return parsed }
+            CryptoError.clearQueue()
+        }
+        guard let info = EVP_PKEY2PKCS8(raw) else { throw CryptoError.openssl("encode a PKCS#8 key") }
+        return info
+    }
+
+    /// The PKCS#8 DER of an EC P-256/P-384 or Ed25519 key from its raw values; nil for other keys.
+    func rawPKCS8DER() throws -> [UInt8]? {
+        func tlv(_ tag: UInt8, _ content: [UInt8]) -> [UInt8] {
+            let n = content.count
+            let length: [UInt8] = n < 0x80 ? [UInt8(n)] : n < 0x100 ? [0x81, UInt8(n)] : [0x82, UInt8(n >> 8), UInt8(n & 0xFF)]
+            return [tag] + length + content
+        }
+        let version0: [UInt8] = [0x02, 0x01, 0x00]
+        switch type {
+        case .ed25519:
+            var length = 0
+            guard EVP_PKEY_get_raw_private_key(raw, nil, &length) == 1, length == 32 else { CryptoError.clearQueue(); return nil }
+            var seed = [UInt8](repeating: 0, count: length)
+            guard EVP_PKEY_get_raw_private_key(raw, &seed, &length) == 1 else { CryptoError.clearQueue(); return nil }
+            defer { seed.withUnsafeMutableBytes { if let base = $0.baseAddress { memset(base, 0, $0.count) } } }
+            return tlv(0x30, version0 + tlv(0x30, [0x06, 0x03, 0x2B, 0x65, 0x70]) + tlv(0x04, tlv(0x04, seed)))
+        case .ecP256, .ecP384:
+            let (size, curve): (Int, [UInt8]) = type == .ecP256 ? (32, [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07])
+                                                                : (48, [0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22])
+            var number: OpaquePointer?
+            guard EVP_PKEY_get_bn_param(raw, "priv", &number) == 1, let number else { CryptoError.clearQueue(); return nil }
+            defer { BN_clear_free(number) }
+            var scalar = [UInt8](repeating: 0, count: size)
+            guard BN_bn2binpad(number, &scalar, Int32(size)) == Int32(size) else { CryptoError.clearQueue(); return nil }
+            defer { scalar.withUnsafeMutableBytes { if let base = $0.baseAddress { memset(base, 0, $0.count) } } }
+            var length = 0
+            guard EVP_PKEY_get_octet_string_param(raw, "encoded-pub-key", nil, 0, &length) == 1, length == 2 * size + 1 else { CryptoError.clearQueue(); return nil }
+            var point = [UInt8](repeating: 0, count: length)
+            guard EVP_PKEY_get_octet_string_param(raw, "encoded-pub-key", &point, length, &length) == 1, point.first == 0x04 else { CryptoError.clearQueue(); return nil }
+            let ecPrivateKey = tlv(0x30, [0x02, 0x01, 0x01] + tlv(0x04, scalar) + tlv(0xA1, tlv(0x03, [0x00] + point)))
+            let algorithm = tlv(0x30, [0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01] + curve)
+            return tlv(0x30, version0 + algorithm + tlv(0x04, ecPrivateKey))
+        default:
+            return nil
+        }
     }
 
     /// A 256-bit secret derived from the private key's own value, as 64 hex digits. It wraps

@@ -1,5 +1,6 @@
 import CAKit
 import Foundation
+import TestSupport
 import Testing
 
 /// The crypto layer on its own: keys, PKCS#8, signing, reading back. Fixed reference time.
@@ -28,6 +29,23 @@ import Testing
         let plain = try key.pkcs8PEM(passphrase: nil)
         #expect(plain.hasPrefix("-----BEGIN PRIVATE KEY-----"))
         #expect(try PrivateKey(pem: plain, passphrase: nil).publicKeyFingerprint == key.publicKeyFingerprint)
+    }
+
+    /// ca writes PKCS#8 for EC and Ed25519 keys from their raw values: byte for byte what OpenSSL
+    /// writes for the same key (`openssl pkey` re-encodes it), encrypted and read back too.
+    @Test(arguments: KeyType.allCases)
+    func pkcs8IsExactlyWhatOpenSSLWrites(_ type: KeyType) throws {
+        let scratch = try Scratch()
+        for _ in 0..<(type.isRSA ? 1 : 20) {
+            let key = try PrivateKey(generating: type)
+            let ours = try key.pkcs8PEM(passphrase: nil)
+            let file = try scratch.write("key.pem", ours, mode: 0o600)
+            let openssl = try OpenSSLTool.run(["pkey", "-in", file])
+            #expect(openssl.status == 0 && openssl.stdout == ours, "\(type): ours\n\(ours)\nopenssl\n\(openssl.stdout)\(openssl.stderr)")
+            let sealed = try key.pkcs8PEM(passphrase: "x", iterations: 1)
+            let opened = try OpenSSLTool.run(["pkey", "-in", try scratch.write("sealed.pem", sealed, mode: 0o600), "-passin", "pass:x"])
+            #expect(opened.stdout == ours, "\(type): the sealed key does not open to the same key")
+        }
     }
 
     @Test(arguments: KeyType.allCases)
