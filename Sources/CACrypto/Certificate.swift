@@ -129,20 +129,6 @@ public final class Certificate: @unchecked Sendable {
         return try Certificate(owning: x509, keyDecoded: false)
     }
 
-    /// Parses one DER certificate (all of the bytes).
-    public convenience init(der: [UInt8]) throws {
-        let parsed: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
-            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
-            guard let x509 = d2i_X509(nil, &cursor, buffer.count) else { return nil }
-            if let cursor, let base = buffer.baseAddress, cursor - base != buffer.count { X509_free(x509); return nil }
-            return x509
-        }
-        guard let parsed else {
-            CryptoError.clearQueue()
-            throw CryptoError.invalidPEM(what: "certificate (DER)")
-        }
-        try self.init(owning: parsed)
-    }
 
     /// The SubjectPublicKeyInfo from the key's raw public value (EC point with its named curve, Ed25519
     /// bytes): X509_set_pubkey builds an OpenSSL 3 encoder (and a decoder) for every key, about half of
