@@ -39,7 +39,7 @@ struct RequestCommand: ParsableCommand {
         if let host {
             let name = try HostName(host).value
             let session = try Session(global: global, passphrase: passphrase)
-            guard try session.store.host(named: name).keyPolicy == .host else { throw Self.notHostKeys(name) }
+            guard try session.store.host(named: name).keyPolicy == .host else { throw KeyPolicy.keysMadeByCA(name) }
             try session.vault.unlock(try session.store.trustedAuthorities())
             material = try session.store.write { try HostMaterial.assemble(hostName: name, store: session.store, vault: session.vault, now: now) }
         } else {
@@ -53,7 +53,7 @@ struct RequestCommand: ParsableCommand {
                 throw CAError.invalid("this bundle carries the host's keys (the CA makes them); ca request is for a host that makes its own",
                                       fix: "On the CA: 'ca host set HOST --keys host', then export its bundle again.")
             }
-            guard material.host.keyPolicy == .host else { throw Self.notHostKeys(material.host.name.value) }
+            guard material.host.keyPolicy == .host else { throw KeyPolicy.keysMadeByCA(material.host.name.value) }
         }
         let result = try RequestMaker.make(caName: material.caName, host: material.host, trustPEM: material.trustPEM, root: rootPrefix,
                                            newKey: newKey, keyType: keyType, now: now)
@@ -68,10 +68,6 @@ struct RequestCommand: ParsableCommand {
         }
     }
 
-    static func notHostKeys(_ name: String) -> CAError {
-        .invalid("host '\(name)' keeps its keys in the CA (--keys ca); it makes no requests",
-                 fix: "On the CA: 'ca host set \(name) --keys host', then export its bundle again.")
-    }
 }
 
 struct SignCommand: ParsableCommand {
@@ -118,10 +114,8 @@ struct SignCommand: ParsableCommand {
         let name = try HostName(host).value
         let session = try Session(global: global, passphrase: passphrase)
         let record = try session.store.host(named: name)
-        guard record.keyPolicy == .host else {
-            throw CAError.invalid("host '\(name)' keeps its keys in the CA (--keys ca); ca does not sign requests for it",
-                                  fix: "Run 'ca host set \(name) --keys host' first if its keys are to be made on the host, or 'ca issue \(name)'.")
-        }
+        // Before any file is read: the host's policy decides whether there is anything to sign.
+        guard record.keyPolicy == .host else { throw KeyPolicy.keysMadeByCA(name) }
         let result: IssueResult
         if let request {
             guard kind == nil else { throw CAError.invalid("--kind goes with --csr; the envelope says which request is which") }

@@ -29,7 +29,9 @@ struct SystemdCommand: ParsableCommand {
         let metricsFile = try Self.unitPath(metrics, what: "--metrics")
         guard metricsFile.hasSuffix(".prom") else { throw CAError.invalid("invalid --metrics '\(metrics.quotedForErrorLine)': the textfile collector reads only files ending in .prom") }
         let credentialFile = try Self.unitPath(credential, what: "--credential")
-        let program = try Self.unitPath(executable ?? Self.absolute(CommandLine.arguments[0].contains("/") ? CommandLine.arguments[0] : "/proc/self/exe"), what: "--executable")
+        // Default: this very binary, as the kernel knows it (not argv[0], which may be relative or a launcher).
+        let running = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let program = try Self.unitPath(Self.absolute(executable ?? running), what: "--executable")
         let calendar = try Self.calendar(onCalendar)
         let service = """
             # Written by 'ca systemd'. The CA passphrase is the encrypted credential below; the service reads it from
@@ -86,7 +88,7 @@ struct SystemdCommand: ParsableCommand {
             print("# ca-maintain.service\n" + service + "\n# ca-maintain.timer\n" + timer, terminator: "")
             return
         }
-        let directory = try Self.absolute(output)
+        let directory = Self.absolute(output)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw CAError.invalid("invalid -o '\(output.quotedForErrorLine)': not a directory")
@@ -96,9 +98,8 @@ struct SystemdCommand: ParsableCommand {
         if !global.json { print("Wrote \(directory)/ca-maintain.service and ca-maintain.timer. Next: systemctl daemon-reload && systemctl enable --now ca-maintain.timer") }
     }
 
-    static func absolute(_ path: String) throws -> String {
-        if path == "/proc/self/exe" { return (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? path }
-        return path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
     /// A path as a unit file may hold it unquoted: absolute, no whitespace, no specifier (%), no quote or

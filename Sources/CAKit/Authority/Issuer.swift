@@ -57,10 +57,7 @@ public final class Issuer {
     public func issue(host name: String, keyType: KeyType? = nil, days: Int? = nil) throws -> IssueResult {
         let hostName = try HostName(name)
         let host = try store.host(named: hostName.value)
-        guard host.keyPolicy == .ca else {
-            throw CAError.invalid("host '\(host.name)' makes its own keys (--keys host), so ca does not make keys for it",
-                                  fix: "Run 'ca deploy \(host.name)' (request, sign, install in one go), or 'ca request' on the host and 'ca sign \(host.name) --request FILE' here; 'ca host set \(host.name) --keys ca' to change that.")
-        }
+        guard host.keyPolicy == .ca else { throw KeyPolicy.keysMadeOnHost(host.name.value) }
         return try issue([Profile.server(host: host), Profile.replicationClient(host: host)].map { ($0, nil) }, hostName: host.name.value,
                          keyType: keyType, days: days)
     }
@@ -70,10 +67,7 @@ public final class Issuer {
     /// single `--csr` for one kind); the other certificate is left as it is.
     public func sign(host name: String, server: CertificateRequest?, replication: CertificateRequest?, days: Int? = nil) throws -> IssueResult {
         let host = try store.host(named: try HostName(name).value)
-        guard host.keyPolicy == .host else {
-            throw CAError.invalid("host '\(host.name)' keeps its keys in the CA (--keys ca); ca does not sign requests for it",
-                                  fix: "Run 'ca host set \(host.name) --keys host' first if its keys are to be made on the host, or 'ca issue \(host.name)'.")
-        }
+        guard host.keyPolicy == .host else { throw KeyPolicy.keysMadeByCA(host.name.value) }
         var items: [(Profile, PrivateKeyChoice?)] = []
         if let server {
             let profile = Profile.server(host: host)

@@ -60,15 +60,20 @@ public struct Lifecycle {
 
     /// Re-issues active certificates that expire within `window` (or have expired), optionally one
     /// host's. The old ones become superseded, not revoked.
-    public func renew(within window: TimeInterval, hostName: String?, keepKey: Bool, days: Int?) throws -> IssueResult {
-        let now = self.now()
+    /// The active certificates `renew` would re-issue now: expiring within `window`, or expired.
+    public func dueForRenewal(within window: TimeInterval, hostName: String?, now: Date) throws -> [CertificateRecord] {
         var filter = CertificateFilter(hostName: hostName, status: .active, expiringBefore: now.addingTimeInterval(window), now: now)
         filter.includeExpired = true
-        var due = try store.certificates(filter)
+        return try store.certificates(filter)
+    }
+
+    public func renew(within window: TimeInterval, hostName: String?, keepKey: Bool, days: Int?) throws -> IssueResult {
+        let now = self.now()
         // A key ca never held is renewed with a new one only by its host: mark the host for its next
         // deploy (request, sign, install). --keep-key re-signs the key the host has, here and now.
-        let waiting = keepKey ? [] : due.filter { $0.keyPEM == nil }
-        due.removeAll { !keepKey && $0.keyPEM == nil }
+        let all = try dueForRenewal(within: window, hostName: hostName, now: now)
+        let waiting = keepKey ? [] : all.filter { $0.keyPEM == nil }
+        let due = keepKey ? all : all.filter { $0.keyPEM != nil }
         if !waiting.isEmpty {
             let hosts = Set(waiting.compactMap(\.hostName))
             try store.write {

@@ -4,7 +4,7 @@ import Foundation
 /// keys and need certificates first `ca request` there (signed here as each envelope arrives); then every
 /// host's material is assembled and carried (standbys first), each success recorded as it is reported,
 /// each failure in the audit log. Callbacks run on the calling thread, where the database is.
-public struct FleetDeploy {
+public final class FleetDeploy {
     public struct Options: Sendable {
         public var dryRun = false
         /// Skip hosts whose last confirmed deployment has the current material (and a clean probe since).
@@ -140,19 +140,12 @@ public struct FleetDeploy {
                 }
             }
         } catch {
-            recordingFailures.append(result.succeeded
+            recordingWarnings.append(result.succeeded
                 ? "'\(result.host)' was deployed but the database could not record it (\(error.localizedDescription)); rerun deploy for it"
                 : "the failure of '\(result.host)' could not be written to the audit log (\(error.localizedDescription))")
         }
     }
 
     /// Warnings from recording (read them after `run`).
-    public var recordingWarnings: [String] { recordingFailures.items }
-    private let recordingFailures = WarningList()
-}
-
-/// A list the non-mutating recorder appends to.
-final class WarningList: @unchecked Sendable {
-    private(set) var items: [String] = []
-    func append(_ item: String) { items.append(item) }
+    public private(set) var recordingWarnings: [String] = []
 }

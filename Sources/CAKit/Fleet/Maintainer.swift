@@ -58,14 +58,13 @@ public struct Maintainer {
         }
     }
 
-    public let store: CAStore
-    public let vault: KeyVault
-    public let transport: SSHTransport
+    /// The deploy step, and the store and vault every step uses.
+    public let fleet: FleetDeploy
+    var store: CAStore { fleet.store }
+    var vault: KeyVault { fleet.vault }
 
     public init(store: CAStore, vault: KeyVault, transport: SSHTransport) {
-        self.store = store
-        self.vault = vault
-        self.transport = transport
+        fleet = FleetDeploy(store: store, vault: vault, transport: transport)
         vault.attach(store)
     }
 
@@ -75,17 +74,21 @@ public struct Maintainer {
         try vault.unlock(try store.trustedAuthorities())
 
         // 1. Renewals.
+        let lifecycle = Lifecycle(store: store, vault: vault, now: { started })
+        var waiting: [CertificateRecord]
         if options.dryRun {
-            var filter = CertificateFilter(status: .active, expiringBefore: started.addingTimeInterval(options.within), now: started)
-            filter.includeExpired = true
-            let due = try store.certificates(filter)
+            let due = try lifecycle.dueForRenewal(within: options.within, hostName: nil, now: started)
             report.renewed = due.filter { $0.keyPEM != nil }.map(\.serial.hex)
-            report.waitingForHost = Set(due.filter { $0.keyPEM == nil }.compactMap(\.hostName)).sorted()
+            waiting = due.filter { $0.keyPEM == nil }
         } else {
-            let result = try Lifecycle(store: store, vault: vault, now: { started }).renew(within: options.within, hostName: nil, keepKey: false, days: nil)
+            let result = try lifecycle.renew(within: options.within, hostName: nil, keepKey: false, days: nil)
             report.renewed = result.certificates.map(\.serial.hex)
-            report.waitingForHost = Set(result.waitingForHost.compactMap(\.hostName)).sorted()
-            for warning in result.warnings where warning.contains("signed from a request") { report.problems.append(warning) }
+            waiting = result.waitingForHost
+        }
+        report.waitingForHost = Set(waiting.compactMap(\.hostName)).sorted()
+        // A one-off signed from a request has no host to make its new key: left for the operator.
+        for record in waiting where record.hostName == nil {
+            report.problems.append("certificate \(record.serial.hex.prefix(16))… was signed from a request and expires \(record.notAfter.iso8601): renew it with 'ca renew --keep-key' or sign a new request")
         }
         step("renew: \(report.renewed.count) certificate(s)\(report.waitingForHost.isEmpty ? "" : "; new keys to be made on \(report.waitingForHost.joined(separator: ", "))")")
 
@@ -103,7 +106,6 @@ public struct Maintainer {
         deployOptions.skipCurrent = true
         deployOptions.reconnect = options.reconnect
         deployOptions.parallel = options.parallel
-        let fleet = FleetDeploy(store: store, vault: vault, transport: transport)
         report.deploy = try fleet.run(hosts, options: deployOptions, now: Clock.now(), events: events)
         report.problems += fleet.recordingWarnings
         for failed in report.deploy where !failed.succeeded {

@@ -179,6 +179,15 @@ public struct InstallPlanner {
         return (keys, candidates.map(\.path))
     }
 
+    /// The OS user a request's keys belong to: it must exist here, and never be root.
+    private func keyOwner(_ host: PostgresHost) throws -> Account {
+        guard let user = accounts.user(host.osUser), user.uid != 0 else {
+            throw CAError.invalid("OS user '\(host.osUser)' of host '\(host.name)' does not exist on this machine (or is root)",
+                                  fix: "Install PostgreSQL first (it creates the user), or set --os-user on the host.")
+        }
+        return user
+    }
+
     /// Owner, group and mode of the server key as install gives it (DESIGN.md §4).
     func serverKeyOwnership(_ host: PostgresHost, _ user: Account) -> (uid: UInt32, gid: UInt32, mode: UInt32) {
         let sslCert = accounts.group("ssl-cert")
@@ -191,10 +200,7 @@ public struct InstallPlanner {
     /// the same writer (temporary name, owner and mode before content, fsync, rename).
     public func writePendingKeys(host: PostgresHost, caName: String, server: String?, client: String?, root prefix: String, now: Date)
         throws -> [(path: String, outcome: SafeFileWriter.Outcome)] {
-        guard let user = accounts.user(host.osUser), user.uid != 0 else {
-            throw CAError.invalid("OS user '\(host.osUser)' of host '\(host.name)' does not exist on this machine (or is root)",
-                                  fix: "Install PostgreSQL first (it creates the user), or set --os-user on the host.")
-        }
+        let user = try keyOwner(host)
         _ = try CAName.validate(caName)
         let root = try FileRoot(prefix: prefix)
         let layout = InstallLayout(root: prefix, caName: caName, host: host, osUserHome: user.home)
@@ -218,10 +224,7 @@ public struct InstallPlanner {
 
     /// The host's keys as they are now, for `ca request`: the pending one, else the current generation's.
     public func existingKeys(host: PostgresHost, caName: String, root prefix: String) throws -> (server: PrivateKey?, client: PrivateKey?, where: [String: String]) {
-        guard let user = accounts.user(host.osUser), user.uid != 0 else {
-            throw CAError.invalid("OS user '\(host.osUser)' of host '\(host.name)' does not exist on this machine (or is root)",
-                                  fix: "Install PostgreSQL first (it creates the user), or set --os-user on the host.")
-        }
+        let user = try keyOwner(host)
         let root = try FileRoot(prefix: prefix)
         let layout = InstallLayout(root: prefix, caName: caName, host: host, osUserHome: user.home)
         let g = InstallLayout.generationFiles

@@ -17,9 +17,12 @@ public enum Exposition {
         family("ca_certificate_expiry_timestamp_seconds", "When each active leaf certificate expires (notAfter), in Unix time.",
                active.map { ([("host", $0.hostName ?? ""), ("kind", $0.kind.rawValue), ("serial", $0.serial.hex)], $0.notAfter.timeIntervalSince1970) })
         let authorities = try store.authorities().filter { $0.status != .retired }
+        let certificates = try authorities.map { try $0.certificate() }
         family("ca_authority_expiry_timestamp_seconds", "When each trusted CA certificate expires (notAfter), in Unix time.",
-               try authorities.map { ([("ca", $0.name), ("status", $0.status.rawValue), ("key_id", try $0.certificate().subjectKeyIdentifier?.hexString ?? "")],
-                                      try $0.certificate().notAfter.timeIntervalSince1970) })
+               zip(authorities, certificates).map { authority, certificate in
+                   ([("ca", authority.name), ("status", authority.status.rawValue), ("key_id", certificate.subjectKeyIdentifier?.hexString ?? "")],
+                    certificate.notAfter.timeIntervalSince1970)
+               })
         family("ca_crl_next_update_timestamp_seconds", "The nextUpdate of each trusted CA's latest CRL, in Unix time: PostgreSQL refuses every client certificate once it has passed.",
                try authorities.compactMap { authority in
                    try store.latestCRL(authorityID: authority.id).map { ([("ca", authority.name), ("status", authority.status.rawValue)], $0.nextUpdate.timeIntervalSince1970) }

@@ -73,8 +73,8 @@ public final class Postmaster {
             defer { close(child) }
             guard let stat = try? proc.read("/proc/\(pid)/stat", limit: 4096),
                   case let text = String(decoding: stat.bytes, as: UTF8.self),
-                  let close = text.lastIndex(of: ")"),
-                  case let fields = text[text.index(after: close)...].split(separator: " "),
+                  let endOfName = text.lastIndex(of: ")"),
+                  case let fields = text[text.index(after: endOfName)...].split(separator: " "),
                   fields.count > 2, Int32(fields[1]) == self.pid,
                   stat.info.uid == user.uid,
                   let cmdline = try? proc.read("/proc/\(pid)/cmdline", limit: 4096),
