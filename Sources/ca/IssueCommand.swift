@@ -1,14 +1,16 @@
 import ArgumentParser
 import CAKit
 import Foundation
+import Glibc
 
 struct IssueCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "issue",
-        abstract: "Mint certificates: a host's pair (the default), or a single server or client certificate.",
+        abstract: "Mint certificates: hosts' pairs (the default), or a single server or client certificate.",
         discussion: """
-            'ca issue HOST' mints the host's server certificate and its replication client certificate; the host's \
-            earlier active certificates become superseded (they stay valid until they expire).
+            'ca issue HOST…' mints each host's server certificate and its replication client certificate ('ca issue \
+            --all': every host whose keys ca makes); the hosts' earlier active certificates become superseded (they \
+            stay valid until they expire).
             """,
         subcommands: [IssueHostCommand.self, IssueServerCommand.self, IssueClientCommand.self],
         defaultSubcommand: IssueHostCommand.self)
@@ -26,19 +28,52 @@ struct LeafOptions: ParsableArguments {
 }
 
 struct IssueHostCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "host", abstract: "Mint a host's server and replication client certificates.")
-    @Argument(help: "A registered host (see 'ca host list').") var host: String
+    static let configuration = CommandConfiguration(
+        commandName: "host", abstract: "Mint hosts' server and replication client certificates.",
+        discussion: """
+            Several hosts, or --all, are minted in one process: the CA key is opened once (one passphrase KDF), \
+            keys are made and signed on every core, and each batch of \(Issuer.batchSize) hosts is stored in one \
+            transaction (a host's pair always commits with the superseding of its earlier certificates). Every \
+            name is checked first: an unknown host, or one whose keys are made there, changes nothing.
+            """)
+    @Argument(help: ArgumentHelp("Registered hosts (see 'ca host list').", valueName: "host")) var hosts: [String] = []
+    @Flag(name: .long, help: "Every registered host whose keys ca makes (hosts added with --keys host are left to 'ca deploy').")
+    var all = false
     @OptionGroup var leaf: LeafOptions
     @OptionGroup var passphrase: PassphraseOptions
     @OptionGroup var global: GlobalOptions
 
+    func validate() throws {
+        if all && !hosts.isEmpty { throw ValidationError("give host names or --all, not both") }
+        if !all && hosts.isEmpty { throw ValidationError("name a host (see 'ca host list'), or give --all") }
+    }
+
     func run() throws {
         let keyType = try leaf.keyType()
         if let days = leaf.days { try Validity.checkDays(days) }
-        let name = try HostName(host).value
+        var names = try hosts.map { try HostName($0).value }
+        let store = try CAStore.open(path: global.databasePath)
+        if all {
+            let registered = try store.hosts()
+            let elsewhere = registered.filter { $0.keyPolicy != .ca }.map(\.name.value)
+            names = registered.filter { $0.keyPolicy == .ca }.map(\.name.value)
+            if !elsewhere.isEmpty {
+                Terminal.note("left \(elsewhere.count) host(s) whose keys are made there to 'ca deploy': \(elsewhere.joined(separator: ", "))")
+            }
+            guard !names.isEmpty else {
+                throw CAError.invalid(registered.isEmpty ? "no host is registered" : "no registered host has its keys made by ca",
+                                      fix: registered.isEmpty ? "Add one with 'ca host add'." : "Use 'ca deploy' (or 'ca request' and 'ca sign') for them.")
+            }
+        } else {
+            for name in names { _ = try store.host(named: name) }
+        }
         let session = try Session(global: global, passphrase: passphrase)
-        _ = try session.store.host(named: name)
-        try IssueReport(try session.issuer.issue(host: name, keyType: keyType, days: leaf.days)).print(json: global.json)
+        let bar = names.count > Issuer.batchSize && isatty(STDERR_FILENO) == 1 && !global.json
+        let result = try session.issuer.issue(hosts: names, keyType: keyType, days: leaf.days) { progress in
+            if bar { Terminal.progressBar(done: progress.done, total: progress.total) }
+        }
+        if bar { Terminal.endProgressBar() }
+        try IssueReport(result).print(json: global.json)
     }
 }
 
@@ -95,13 +130,29 @@ struct IssueReport {
                                         superseded: result.superseded.map(\.hex), warnings: result.warnings,
                                         waitingForHost: Set(result.waitingForHost.compactMap(\.hostName)).sorted()))
         }
-        for record in result.certificates {
-            Swift.print("Issued \(record.kind.rawValue) certificate \(record.serial.hex)")
-            Swift.print("  subject  \(record.subject)")
-            if !record.names.isEmpty { Swift.print("  names    \(record.names.joined(separator: ", "))") }
-            Swift.print("  expires  \(record.notAfter.iso8601) (\(Output.relative(record.notAfter)))")
+        let hosts = Set(result.certificates.compactMap(\.hostName))
+        if hosts.count > 1 {
+            // Many hosts: one line each, then the totals.
+            var byHost: [String: [CertificateRecord]] = [:]
+            for record in result.certificates { byHost[record.hostName ?? "", default: []].append(record) }
+            var printed = Set<String>()
+            for record in result.certificates {
+                guard let host = record.hostName, printed.insert(host).inserted, let records = byHost[host] else { continue }
+                let serials = records.map { "\($0.kind.rawValue) \($0.serial.hex)" }.joined(separator: ", ")
+                Swift.print("Issued \(host): \(serials); expires \(records[0].notAfter.iso8601)")
+            }
+            Swift.print("Issued \(result.certificates.count) certificates for \(hosts.count) hosts.")
+        } else {
+            for record in result.certificates {
+                Swift.print("Issued \(record.kind.rawValue) certificate \(record.serial.hex)")
+                Swift.print("  subject  \(record.subject)")
+                if !record.names.isEmpty { Swift.print("  names    \(record.names.joined(separator: ", "))") }
+                Swift.print("  expires  \(record.notAfter.iso8601) (\(Output.relative(record.notAfter)))")
+            }
         }
-        if !result.superseded.isEmpty {
+        if hosts.count > 1, !result.superseded.isEmpty {
+            Swift.print("Superseded \(result.superseded.count) earlier certificate(s).")
+        } else if !result.superseded.isEmpty {
             Swift.print("Superseded \(result.superseded.count) earlier certificate(s): \(result.superseded.map(\.hex).joined(separator: ", "))")
         }
     }

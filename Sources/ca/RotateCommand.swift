@@ -78,11 +78,10 @@ struct RotateCommand: ParsableCommand {
                 if global.json {
                     print("{\"done\":\(progress.done),\"total\":\(progress.total)}")
                 } else if bar {
-                    let width = 30, filled = progress.total == 0 ? width : width * progress.done / progress.total
-                    FileHandle.standardError.write(Data("\r[\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(progress.done)/\(progress.total)".utf8))
+                    Terminal.progressBar(done: progress.done, total: progress.total)
                 }
             }, crashAfter: crashAfter)
-            if bar { FileHandle.standardError.write(Data("\n".utf8)) }
+            if bar { Terminal.endProgressBar() }
             if !global.json {
                 print("Re-issued \(count) certificates under the new root. Install on every host (standbys first), reload, then: ca rotate finish")
             }

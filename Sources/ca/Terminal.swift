@@ -30,6 +30,13 @@ enum Terminal {
     static func warning(_ message: String) { FileHandle.standardError.write(Data("warning: \(message)\n".utf8)) }
     static func note(_ message: String) { FileHandle.standardError.write(Data("\(message)\n".utf8)) }
 
+    /// A progress bar on stderr, redrawn in place: "[#####.....] done/total".
+    static func progressBar(done: Int, total: Int) {
+        let width = 30, filled = total == 0 ? width : width * min(done, total) / total
+        FileHandle.standardError.write(Data("\r[\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total)".utf8))
+    }
+    static func endProgressBar() { FileHandle.standardError.write(Data("\n".utf8)) }
+
     /// Reads a line from /dev/tty with echo off.
     static func readSecret(prompt: String) throws -> String {
         let fd = open("/dev/tty", O_RDWR | O_CLOEXEC)

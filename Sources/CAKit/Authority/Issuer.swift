@@ -7,6 +7,9 @@ public final class Issuer {
     public let store: CAStore
     public let vault: KeyVault
     let now: () -> Date
+    /// Threads that mint a large batch (issue of many hosts, renew, rotate reissue); 1 mints on the
+    /// calling thread only.
+    public var threads = Signer.defaultThreads
 
     public init(store: CAStore, vault: KeyVault, now: @escaping () -> Date = Clock.now) {
         self.store = store
@@ -55,11 +58,26 @@ public final class Issuer {
     /// The host's server certificate and replication client certificate. Earlier active
     /// certificates of the host are marked superseded.
     public func issue(host name: String, keyType: KeyType? = nil, days: Int? = nil) throws -> IssueResult {
-        let hostName = try HostName(name)
-        let host = try store.host(named: hostName.value)
-        guard host.keyPolicy == .ca else { throw KeyPolicy.keysMadeOnHost(host.name.value) }
-        return try issue([Profile.server(host: host), Profile.replicationClient(host: host)].map { ($0, nil) }, hostName: host.name.value,
-                         keyType: keyType, days: days)
+        try issue(hosts: [name], keyType: keyType, days: days)
+    }
+
+    /// Many hosts' pairs in one process: the CA key is opened (and its KDF paid) once, the leaves are
+    /// minted on every core, and each batch of hosts is stored in one transaction (a host's pair and
+    /// the superseding of its earlier certificates always commit together). Every name is checked
+    /// before anything is minted: an unknown host or one whose keys are made there changes nothing.
+    public func issue(hosts names: [String], keyType: KeyType? = nil, days: Int? = nil,
+                      progress: (Rotation.Progress) -> Void = { _ in }) throws -> IssueResult {
+        var seen = Set<String>()
+        var hosts: [PostgresHost] = []
+        for name in names {
+            let host = try store.host(named: try HostName(name).value)
+            guard host.keyPolicy == .ca else { throw KeyPolicy.keysMadeOnHost(host.name.value) }
+            if seen.insert(host.name.value).inserted { hosts.append(host) }
+        }
+        let groups = hosts.map { host in
+            (host.name.value as String?, [Profile.server(host: host), Profile.replicationClient(host: host)].map { ($0, PrivateKeyChoice?.none) })
+        }
+        return try issue(groups, keyType: keyType, days: days, progress: progress)
     }
 
     /// Signs a host's own requests (`ca request` there): the certificates say what the host record
@@ -77,20 +95,20 @@ public final class Issuer {
             let profile = Profile.replicationClient(host: host)
             items.append((profile, .publicOnly(try RequestPolicy.check(replication, against: profile, what: "the replication request for '\(host.name)'"))))
         }
-        return try issue(items, hostName: host.name.value, keyType: nil, days: days, action: "sign")
+        return try issue([(host.name.value, items)], keyType: nil, days: days, action: "sign")
     }
 
     /// Signs a one-off request outside the host model, with the names given here (never the request's).
     public func signOneOff(_ request: CertificateRequest, profile: Profile, days: Int? = nil) throws -> IssueResult {
         let key = try RequestPolicy.check(request, against: profile, what: "the \(profile.kind?.rawValue ?? "") request")
-        return try issue([(profile, .publicOnly(key))], hostName: nil, keyType: nil, days: days, action: "sign")
+        return try issue([(nil, [(profile, .publicOnly(key))])], keyType: nil, days: days, action: "sign")
     }
 
     /// A one-off server certificate outside the host model.
     public func issueServer(commonName: String, dnsNames: [String], ipAddresses: [String], keyType: KeyType? = nil,
                             days: Int? = nil) throws -> IssueResult {
         let profile = try Self.serverProfile(commonName: commonName, dnsNames: dnsNames, ipAddresses: ipAddresses)
-        return try issue([(profile, nil)], hostName: nil, keyType: keyType, days: days)
+        return try issue([(nil, [(profile, nil)])], keyType: keyType, days: days)
     }
 
     /// A one-off server profile: CN and first DNS name `commonName`, then the other names, validated.
@@ -109,75 +127,127 @@ public final class Issuer {
     /// A one-off client certificate for a database role.
     public func issueClient(role: String, keyType: KeyType? = nil, days: Int? = nil) throws -> IssueResult {
         let role = try Identifier.role(role)
-        return try issue([(Profile.client(role: role, host: nil), nil)], hostName: nil, keyType: keyType, days: days)
+        return try issue([(nil, [(Profile.client(role: role, host: nil), nil)])], keyType: keyType, days: days)
     }
 
-    private func issue(_ items: [(Profile, PrivateKeyChoice?)], hostName: String?, keyType: KeyType?, days: Int?,
-                       action: String = "issue") throws -> IssueResult {
+    /// Hosts (or one-offs, host nil) per batch transaction when many are issued at once.
+    public static let batchSize = 256
+
+    /// Mints each group's leaves (on every core when there are many), then stores them a batch of
+    /// groups per transaction: a group's certificates, its host's seal and the superseding of its
+    /// earlier ones commit together.
+    private func issue(_ groups: [(hostName: String?, items: [(Profile, PrivateKeyChoice?)])], keyType: KeyType?, days: Int?,
+                       action: String = "issue", progress: (Rotation.Progress) -> Void = { _ in }) throws -> IssueResult {
         let now = self.now()
         let signer = try Signer(store: store, vault: vault, now: now, days: days)
-        let records = try items.map { profile, key in
-            try signer.mint(profile, key: key ?? .generate(keyType ?? signer.authority.keyType), hostName: hostName, replaces: nil)
-        }
         let seals = try vault.sealsOpened()
-        let superseded = try store.write { () -> [SerialNumber] in
-            // Issuing approves the host record: its first issue seals it, later ones check the seal.
-            if let hostName, let seals { try seals.approveHost(store, hostName) }
-            if let hostName, action == "sign" { try store.clearRekey(hostName: hostName) }
-            var superseded: [SerialNumber] = []
-            for record in records {
-                try store.insertCertificate(record)
-                if let hostName {
-                    superseded += try store.supersede(hostName: hostName, kind: record.kind, keeping: record.serial)
+        var result = IssueResult(certificates: [], superseded: [], warnings: signer.warnings)
+        var done = 0
+        if groups.count > 1 { progress(Rotation.Progress(done: 0, total: groups.count)) }
+        for start in stride(from: 0, to: groups.count, by: Self.batchSize) {
+            let batch = groups[start..<min(groups.count, start + Self.batchSize)]
+            let jobs = batch.flatMap { group in
+                group.items.map { profile, key in
+                    MintJob(profile: profile, key: key ?? .generate(keyType ?? signer.authority.keyType), hostName: group.hostName, replaces: nil)
                 }
-                try store.record("\(action) \(record.kind.rawValue)", subject: record.subject, serial: record.serial,
-                                 detail: [hostName.map { "host \($0)" }, record.keyPEM == nil ? "key made by the requester, not stored" : nil]
-                                    .compactMap { $0 }.joined(separator: ", "), at: now)
             }
-            if let hostName, action == "sign" { try store.forgetInactiveKeys(hostName: hostName) }
-            return superseded
+            let records = try signer.mintAll(jobs, threads: threads)
+            try store.write {
+                var next = records.makeIterator()
+                for group in batch {
+                    let hostName = group.hostName
+                    // Issuing approves the host record: its first issue seals it, later ones check the seal.
+                    if let hostName, let seals { try seals.approveHost(store, hostName) }
+                    if let hostName, action == "sign" { try store.clearRekey(hostName: hostName) }
+                    for _ in group.items {
+                        guard let record = next.next() else { break }
+                        try store.insertCertificate(record)
+                        if let hostName {
+                            result.superseded += try store.supersede(hostName: hostName, kind: record.kind, keeping: record.serial)
+                        }
+                        try store.record("\(action) \(record.kind.rawValue)", subject: record.subject, serial: record.serial,
+                                         detail: [hostName.map { "host \($0)" }, record.keyPEM == nil ? "key made by the requester, not stored" : nil]
+                                            .compactMap { $0 }.joined(separator: ", "), at: now)
+                    }
+                    if let hostName, action == "sign" { try store.forgetInactiveKeys(hostName: hostName) }
+                }
+            }
+            result.certificates += records
+            done += batch.count
+            if groups.count > 1 { progress(Rotation.Progress(done: done, total: groups.count)) }
         }
-        return IssueResult(certificates: records, superseded: superseded, warnings: signer.warnings)
+        return result
     }
 
-    /// The successor of `record` under `signer`: same subject, names, usage and key type; a new key
-    /// unless `keepKey`. Nothing is stored.
-    func successor(of record: CertificateRecord, signer: Signer, keepKey: Bool) throws -> CertificateRecord {
+    /// The successors of `records` under `signer` (minted on `threads` threads): same subject, names,
+    /// usage and key type; a new key unless `keepKey`. Nothing is stored.
+    func successors(of records: [CertificateRecord], signer: Signer, keepKey: Bool) throws -> [CertificateRecord] {
+        // Keys to keep are opened here, on the calling thread: the vault is not shared across threads.
+        var kept: [PrivateKey?] = Array(repeating: nil, count: records.count)
+        if keepKey {
+            for (index, record) in records.enumerated() where record.keyPEM != nil {
+                guard let authority = try store.authorities().first(where: { $0.id == record.authorityID }),
+                      let existing = try vault.open(record, issuer: authority) else {
+                    throw CAError.invalid("certificate \(record.serial.hex) has no stored key to keep", fix: "Renew without --keep-key.")
+                }
+                kept[index] = existing
+            }
+        }
+        let keys = kept
+        return try signer.mintAll(records.count, threads: threads) { index in
+            try Self.successorJob(of: records[index], keeping: keys[index])
+        }
+    }
+
+    /// What the successor of `record` is: its old certificate's subject, names and usage; the same
+    /// public key for a key ca never held (the host's own), `kept` if given, else a new key.
+    static func successorJob(of record: CertificateRecord, keeping kept: PrivateKey?) throws -> MintJob {
         let old = try CAError.translatingCrypto { try Certificate(pem: record.certificatePEM) }
         let profile = Profile(subject: old.subjectName, isCA: false, extendedKeyUsage: old.extendedKeyUsage,
                               subjectAlternativeNames: old.subjectAlternativeNames, kind: record.kind)
         var key = PrivateKeyChoice.generate(record.keyType)
         if record.keyPEM == nil {
-            // A key ca never held (the host's own): the successor certifies the same public key.
             guard let publicKey = old.publicKey else { throw CAError.invalid("certificate \(record.serial.hex) has no readable public key") }
             key = .publicOnly(publicKey)
-        } else if keepKey {
-            guard let authority = try store.authorities().first(where: { $0.id == record.authorityID }),
-                  let existing = try vault.open(record, issuer: authority) else {
-                throw CAError.invalid("certificate \(record.serial.hex) has no stored key to keep", fix: "Renew without --keep-key.")
-            }
-            key = .reuse(existing)
+        } else if let kept {
+            key = .reuse(kept)
         }
-        return try signer.mint(profile, key: key, hostName: record.hostName, replaces: record.serial)
+        return MintJob(profile: profile, key: key, hostName: record.hostName, replaces: record.serial)
     }
 }
 
 /// Whether a new leaf gets a fresh key or keeps one.
-enum PrivateKeyChoice {
+enum PrivateKeyChoice: Sendable {
     case generate(KeyType)
     case reuse(PrivateKey)
     /// A public key whose private half ca never sees (a host's own); nothing is stored for it.
     case publicOnly(PublicKey)
 }
 
-/// Signs leaves under the signing authority with one validity rule; decrypts the CA key once.
-struct Signer {
+/// One leaf for `Signer.mint`.
+struct MintJob: Sendable {
+    let profile: Profile
+    let key: PrivateKeyChoice
+    let hostName: String?
+    let replaces: SerialNumber?
+}
+
+/// Signs leaves under the signing authority with one validity rule; decrypts the CA key once. A
+/// Signer holds no mutable state, so one can mint on several threads at once: OpenSSL signs
+/// concurrently with one shared key, and each mint makes its own certificate and leaf key.
+struct Signer: Sendable {
     let authority: AuthorityRecord
     let certificate: Certificate
     let key: PrivateKey
     let validity: Validity
-    let vault: KeyVault
     let now: Date
+    /// What seals leaf keys under this authority (`KeyVault.seal`), resolved once here.
+    private let sealSecret: String
+
+    /// Threads for a large batch: one per core, at most 8.
+    static let defaultThreads = max(1, min(8, ProcessInfo.processInfo.activeProcessorCount))
+    /// Below this many leaves a batch is minted on the calling thread alone.
+    static let parallelThreshold = 16
 
     init(store: CAStore, vault: KeyVault, now: Date, days: Int?, authority: AuthorityRecord? = nil) throws {
         let authority = try authority ?? store.activeAuthority()
@@ -185,12 +255,35 @@ struct Signer {
         certificate = try authority.certificate()
         validity = try Validity.leaf(now: now, days: days, issuer: certificate)
         key = try vault.key(of: authority)
-        self.vault = vault
+        sealSecret = try vault.wrappingSecret(authority)
         self.now = now
     }
 
     var warnings: [String] {
         validity.cappedToIssuer ? ["validity capped to the CA's expiry (\(validity.notAfter.iso8601)): renew or rotate the CA soon"] : []
+    }
+
+    func mint(_ job: MintJob) throws -> CertificateRecord {
+        try mint(job.profile, key: job.key, hostName: job.hostName, replaces: job.replaces)
+    }
+
+    func mintAll(_ jobs: [MintJob], threads: Int) throws -> [CertificateRecord] {
+        try mintAll(jobs.count, threads: threads) { jobs[$0] }
+    }
+
+    /// Mints `count` leaves, the job of each made by `job(index)` on the thread that mints it, on up
+    /// to `threads` threads; results in index order, the first error (by index) thrown.
+    func mintAll(_ count: Int, threads: Int, _ job: @escaping @Sendable (Int) throws -> MintJob) throws -> [CertificateRecord] {
+        let workers = count < Self.parallelThreshold ? 1 : max(1, min(threads, count))
+        if workers == 1 { return try (0..<count).map { try mint(job($0)) } }
+        let results = Results<CertificateRecord>(count: count)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for index in stride(from: worker, to: count, by: workers) {
+                if results.failed { return }
+                results.set(index, Result { try mint(job(index)) })
+            }
+        }
+        return try results.values()
     }
 
     func mint(_ profile: Profile, key choice: PrivateKeyChoice, hostName: String?, replaces: SerialNumber?) throws -> CertificateRecord {
@@ -211,9 +304,36 @@ struct Signer {
             subject: certificate.subject, names: certificate.subjectAlternativeNames.map(\.description),
             keyType: keyType, notBefore: certificate.notBefore, notAfter: certificate.notAfter, status: .active,
             fingerprint: certificate.fingerprint, certificatePEM: certificate.pem,
-            keyPEM: try leafKey.map { try vault.seal($0, issuer: authority) }, createdAt: now)
+            keyPEM: try leafKey.map { try KeyVault.seal($0, secret: sealSecret) }, createdAt: now)
         record.replaces = replaces
         return record
+    }
+
+    /// Results filled in by worker threads, each slot by one thread.
+    private final class Results<Value>: @unchecked Sendable {
+        private let lock = NSLock()
+        private var slots: [Result<Value, Error>?]
+        private var anyFailed = false
+        init(count: Int) { slots = Array(repeating: nil, count: count) }
+        var failed: Bool { lock.lock(); defer { lock.unlock() }; return anyFailed }
+        func set(_ index: Int, _ result: Result<Value, Error>) {
+            lock.lock(); defer { lock.unlock() }
+            slots[index] = result
+            if case .failure = result { anyFailed = true }
+        }
+        func values() throws -> [Value] {
+            lock.lock(); defer { lock.unlock() }
+            var out: [Value] = []
+            out.reserveCapacity(slots.count)
+            for slot in slots {
+                switch slot {
+                case .success(let value): out.append(value)
+                case .failure(let error): throw error
+                case nil: throw CAError.invalid("a batch stopped at an earlier failure")  // unreachable: a failure comes first
+                }
+            }
+            return out
+        }
     }
 }
 

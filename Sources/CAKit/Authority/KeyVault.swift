@@ -74,9 +74,9 @@ public final class KeyVault {
     }
 
     /// Encrypts a leaf key the way the store keeps it: under its issuer's wrapping secret.
-    func seal(_ leafKey: PrivateKey, issuer authority: AuthorityRecord) throws -> String {
-        let secret = try wrappingSecret(authority)
-        return try CAError.translatingCrypto { try leafKey.pkcs8PEM(passphrase: secret, iterations: PrivateKey.wrappingIterations) }
+    /// (`secret` is the issuer's `wrappingSecret`; safe on any thread.)
+    static func seal(_ leafKey: PrivateKey, secret: String) throws -> String {
+        try CAError.translatingCrypto { try leafKey.pkcs8PEM(passphrase: secret, iterations: PrivateKey.wrappingIterations) }
     }
 
     /// Decrypts a stored leaf key.
@@ -92,7 +92,7 @@ public final class KeyVault {
     }
 
     private var secrets: [Int64: String] = [:]
-    private func wrappingSecret(_ authority: AuthorityRecord) throws -> String {
+    func wrappingSecret(_ authority: AuthorityRecord) throws -> String {
         if let secret = secrets[authority.id] { return secret }
         let secret = try CAError.translatingCrypto { try key(of: authority).wrappingSecret(label: KeyVault.leafWrappingLabel) }
         secrets[authority.id] = secret

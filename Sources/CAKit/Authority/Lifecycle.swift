@@ -89,7 +89,7 @@ public struct Lifecycle {
         guard !due.isEmpty else { return IssueResult(certificates: [], superseded: [], warnings: oneOff, waitingForHost: waiting) }
         let issuer = Issuer(store: store, vault: vault, now: { now })
         let signer = try Signer(store: store, vault: vault, now: now, days: days)
-        let successors = try due.map { try issuer.successor(of: $0, signer: signer, keepKey: keepKey) }
+        let successors = try issuer.successors(of: due, signer: signer, keepKey: keepKey)
         var renewed: [(CertificateRecord, CertificateRecord)] = []
         try store.write {
             renewed = []

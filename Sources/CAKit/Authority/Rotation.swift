@@ -157,7 +157,7 @@ public struct Rotation {
         while true {
             let batch = try store.activeCertificates(authorityID: source, limit: Self.batchSize)
             if batch.isEmpty { break }
-            let successors = try batch.map { try issuer.successor(of: $0, signer: signer, keepKey: false) }
+            let successors = try issuer.successors(of: batch, signer: signer, keepKey: false)
             try store.write {
                 for (old, new) in zip(batch, successors) {
                     guard try store.status(of: old) == .active else { continue }  // revoked or renewed meanwhile
