@@ -1,15 +1,24 @@
 // ca-bench: the figures of DESIGN.md §7, printed side by side. Medians of repeated runs; compare
 // as ratios within one run (shared machines are noisy). Run: swift build -c release --static-swift-stdlib
-// (as ./ca builds) && .build/release/ca-bench [--quick] [issue|process|inventory|rotation|mint]
+// (as ./ca builds) && .build/release/ca-bench [--quick] [--compare] [issue|batch|process|compare|inventory|rotation|rotation100k|mint]
+// --compare adds the other tools (cfssl, openssl, mkcert, easy-rsa: Debian's golang-cfssl, mkcert,
+// easy-rsa), 100,000-leaf rotation, and a closing table of every speed target with its verdict.
 import CAKit
 import Foundation
 import Glibc
 
 let quick = CommandLine.arguments.contains("--quick")
-/// Sections to run (issue, process, inventory, rotation); all when none is named.
+let comparing = CommandLine.arguments.contains("--compare")
+/// Sections to run; all but mint, compare and rotation100k when none is named (those two with --compare).
 let sections = Set(CommandLine.arguments.dropFirst().filter { !$0.hasPrefix("--") })
-func wanted(_ section: String) -> Bool { sections.isEmpty || sections.contains(section) }
+func wanted(_ section: String) -> Bool {
+    if sections.contains(section) { return true }
+    guard sections.isEmpty else { return false }
+    return ["compare", "rotation100k"].contains(section) ? comparing : section != "mint"
+}
 // "mint" runs alone (for callgrind); it is not part of a run of every section.
+/// Figures the closing target table reads (--compare), by key.
+var figures: [String: Double] = [:]
 let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ca").path
 guard FileManager.default.isExecutableFile(atPath: binary) else {
     FileHandle.standardError.write(Data(("ca-bench: build ca first (swift build -c release); looked for \(binary)\n").utf8))
@@ -28,10 +37,10 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
 func row(_ what: String, _ figure: String) { print(what.padding(toLength: 62, withPad: " ", startingAt: 0) + figure) }
 
 /// Runs the built ca; wall time and the child's peak RSS (wait4).
-func runCA(_ arguments: [String], env: [String: String] = [:]) throws -> (seconds: Double, maxRSSMiB: Double, status: Int32) {
+func runCA(_ arguments: [String], env: [String: String] = [:], stdout: String? = nil) throws -> (seconds: Double, maxRSSMiB: Double, status: Int32) {
     var environment = ProcessInfo.processInfo.environment
     environment.merge(env) { $1 }
-    let out = scratch + "/out", err = scratch + "/err"
+    let out = stdout ?? scratch + "/out", err = scratch + "/err"
     let start = DispatchTime.now().uptimeNanoseconds
     let pid = try Spawn.start([binary] + arguments, stdout: out, stderr: err, environment: environment)
     var status: Int32 = 0
@@ -47,6 +56,20 @@ func newCA(_ name: String, passphrase: String?) throws -> (CAStore, KeyVault, St
     let store = try CAStore.openOrCreate(path: path).store
     _ = try Issuer.createRoot(store: store, name: name, keyType: .ecP256, days: 3650, passphrase: passphrase, now: Date())
     return (store, KeyVault { passphrase }, path)
+}
+
+/// Registers `count` hosts (db0…), each with a DNS alias and an IP address, in one transaction.
+func addHosts(_ store: CAStore, _ count: Int, prefix: String = "db") throws -> [String] {
+    let names = (0..<count).map { "\(prefix)\($0).example.com" }
+    try store.write {
+        for (i, name) in names.enumerated() {
+            try store.insertHost(try PostgresHost(name: HostName(name), dnsNames: [HostName("alias-" + name)],
+                                                  ipAddresses: [IPAddress("10.\(i >> 16 & 255).\(i >> 8 & 255).\(i & 255)")],
+                                                  role: i == 0 ? .primary : .standby, postgresVersion: .default, dataDirectory: nil,
+                                                  configDirectory: nil, osUser: "postgres", replicationUser: "replicator"), at: Date())
+        }
+    }
+    return names
 }
 
 print("ca-bench on \(ProcessInfo.processInfo.processorCount) cores; medians\(quick ? " (--quick: fewer repetitions)" : "")")
@@ -100,6 +123,44 @@ do {
 
 }
 
+// 1a. Batch issue: many hosts in one call (Issuer.issue(hosts:)), stored 256 hosts per transaction,
+// minted on one thread and then on every core; then the same as one `ca issue --all` process.
+if wanted("batch") {
+    print("")
+    let hosts = quick ? 300 : 1000
+    var rates: [Int: Double] = [:]
+    for threads in Array(Set([1, Issuer.defaultThreads])).sorted() {
+        var runs: [Double] = []
+        for round in 0..<(quick ? 2 : 5) {
+            let (store, vault, _) = try newCA("batch-\(threads)-\(round)", passphrase: nil)
+            let names = try addHosts(store, hosts)
+            let issuer = Issuer(store: store, vault: vault)
+            issuer.threads = threads
+            runs.append(try seconds { _ = try issuer.issue(hosts: names) })
+        }
+        rates[threads] = Double(2 * hosts) / median(runs)
+        row("in-process batch issue with storage, \(hosts) hosts, \(threads) thread(s)", String(format: "%8.0f certs/s", rates[threads]!))
+    }
+    figures["batch.rate.1"] = rates[1]
+    if let many = rates[Issuer.defaultThreads], Issuer.defaultThreads > 1, let one = rates[1] {
+        figures["batch.rate.all"] = many
+        row("  \(Issuer.defaultThreads) threads over 1", String(format: "%8.2f×", many / one))
+    }
+    for encrypted in [false, true] {
+        var runs: [Double] = []
+        for round in 0..<(quick ? 1 : 3) {
+            let (store, _, path) = try newCA("batch-proc-\(encrypted)-\(round)", passphrase: encrypted ? "bench passphrase" : nil)
+            _ = try addHosts(store, hosts)
+            let r = try runCA(["issue", "--all", "--db", path], env: encrypted ? ["CA_PASSPHRASE": "bench passphrase"] : [:])
+            guard r.status == 0, try store.count(CertificateFilter(status: .active)) == 2 * hosts else { throw BenchError("ca issue --all did not issue every pair") }
+            runs.append(r.seconds)
+        }
+        figures["batch.process.\(encrypted ? "enc" : "plain")"] = median(runs) / Double(2 * hosts)
+        row("one `ca issue --all` process, \(hosts) hosts, CA key \(encrypted ? "encrypted" : "unencrypted")",
+            String(format: "%8.2f s  (%.3f ms a certificate)", median(runs), median(runs) * 1000 / Double(2 * hosts)))
+    }
+}
+
 // 1b. Only the P-256 mint (keygen + sign + PEM + seal), n leaves: small enough for callgrind, whose
 // instruction count is steady on a noisy machine (valgrind --tool=callgrind ca-bench mint).
 if sections.contains("mint") {
@@ -121,6 +182,36 @@ if sections.contains("mint") {
     row("P-256 mint (keygen+sign+PEM+seal), n=\(n)", String(format: "%8.3f ms", median(times) * 1000))
 }
 
+// 1c. How each step of a mint scales over threads (OpenSSL 3 takes locks in places): per step,
+// operations/s on one thread and on every core.
+if sections.contains("scaling") {
+    print("")
+    let caKey = try PrivateKey(generating: .ecP256)
+    let ca = try Certificate.sign(Profile.root(name: "bench").template(serial: .random(), validity: .root(now: Date(), days: 3650)), subjectKey: caKey, issuer: nil)
+    let secret = try caKey.wrappingSecret(label: "bench")
+    let profile = Profile.server(commonName: "db1.example.com", names: [.dnsName("db1.example.com"), .ipAddress([192, 0, 2, 1])])
+    let leaf = try PrivateKey(generating: .ecP256)
+    let steps: [(String, @Sendable () throws -> Void)] = [
+        ("keygen", { _ = try PrivateKey(generating: .ecP256) }),
+        ("sign", { _ = try Certificate.sign(profile.template(serial: .random(), validity: .leaf(now: Date(), days: nil, issuer: ca)), subjectKey: leaf, issuer: (ca, caKey)) }),
+        ("pem", { _ = try Certificate.sign(profile.template(serial: .random(), validity: .leaf(now: Date(), days: nil, issuer: ca)), subjectKey: leaf, issuer: (ca, caKey)).pem }),
+        ("seal", { _ = try leaf.pkcs8PEM(passphrase: secret, iterations: PrivateKey.wrappingIterations) }),
+        ("serial", { _ = try SerialNumber.random() }),
+        ("pure Swift arithmetic (no OpenSSL)", { var x: UInt64 = 1; for i in 0..<20_000 { x = x &* 6364136223846793005 &+ UInt64(i) }; if x == 42 { print(x) } }),
+    ]
+    let n = quick ? 2000 : 8000
+    for (name, step) in steps {
+        var rates: [Double] = []
+        for threads in [1, ProcessInfo.processInfo.activeProcessorCount] {
+            let t = try seconds {
+                DispatchQueue.concurrentPerform(iterations: threads) { _ in for _ in 0..<(n / threads) { try? step() } }
+            }
+            rates.append(Double(n) / t)
+        }
+        row("scaling: \(name)", String(format: "%8.0f/s on 1, %8.0f/s on all (%.2f×)", rates[0], rates[1], rates[1] / rates[0]))
+    }
+}
+
 // 2. One `ca issue` process end to end (start-up, open, KDF, 2 keys, 2 signatures, commit).
 if wanted("process") {
 print("")
@@ -137,8 +228,8 @@ for encrypted in [true, false] {
     row("one `ca issue HOST` process, CA key \(encrypted ? "encrypted (PBKDF2 600k)" : "unencrypted")",
         String(format: "%8.1f ms  (peak RSS %.1f MiB)", median(runs.map(\.0)) * 1000, median(runs.map(\.1))))
 }
-let version = try runCA(["--version"])
-row("`ca --version` (process start-up alone)", String(format: "%8.1f ms", version.seconds * 1000))
+let version = median(try (0..<(quick ? 5 : 15)).map { _ in try runCA(["--version"]).seconds })
+row("`ca --version` (process start-up alone)", String(format: "%8.1f ms", version * 1000))
 
 }
 
@@ -161,22 +252,122 @@ if wanted("inventory") {
         }
     }
     row("fill to \(target) certificates (one transaction)", String(format: "%8.2f s", fill))
-    for arguments in [["list", "--status", "active"], ["list", "--json"], ["list", "--expiring", "30d"], ["status"], ["status", "--json"], ["status", "--check"]] {
+    for arguments in [["list"], ["list", "--status", "active"], ["list", "--json"], ["list", "--expiring", "30d"], ["status"], ["status", "--json"], ["status", "--check"]] {
         var runs: [(Double, Double)] = []
         for _ in 0..<(quick ? 2 : 5) { let r = try runCA(arguments + ["--db", path]); runs.append((r.seconds, r.maxRSSMiB)) }
+        figures["inventory.\(arguments.joined(separator: " "))"] = median(runs.map(\.0))
+        figures["inventory.\(arguments.joined(separator: " ")).rss"] = median(runs.map(\.1))
         row("`ca \(arguments.joined(separator: " "))` at \(target)", String(format: "%8.1f ms  (peak RSS %.1f MiB)", median(runs.map(\.0)) * 1000, median(runs.map(\.1))))
     }
+    figures["inventory.rows"] = Double(target)
 }
 
-// 4. rotate reissue of 10,000 leaves: one process, batches of 50 per transaction.
-if wanted("rotation") {
+// 4. rotate reissue of 10,000 leaves (and 100,000 with --compare): one process, batches per transaction.
+for (section, n) in [("rotation", quick ? 2000 : 10_000), ("rotation100k", quick ? 20_000 : 100_000)] where wanted(section) {
     print("")
-    let n = quick ? 2000 : 10_000
-    let (store, vault, path) = try newCA("rotation", passphrase: "bench passphrase")
-    let issuer = Issuer(store: store, vault: vault)
-    let populate = try seconds { for i in 0..<n { _ = try issuer.issueClient(role: "app_\(i)") } }
-    row("populate \(n) leaves through Issuer (one transaction each)", String(format: "%8.2f s", populate))
+    let (store, vault, path) = try newCA(section, passphrase: "bench passphrase")
+    let populate = try seconds {
+        let names = try addHosts(store, n / 2)
+        _ = try Issuer(store: store, vault: vault).issue(hosts: names)
+    }
+    row("populate \(n) leaves (\(n / 2) hosts, one batch issue)", String(format: "%8.2f s", populate))
     _ = try runCA(["rotate", "start", "--db", path], env: ["CA_PASSPHRASE": "bench passphrase"])
     let r = try runCA(["rotate", "reissue", "--db", path], env: ["CA_PASSPHRASE": "bench passphrase"])
+    figures["\(section).seconds"] = r.seconds
+    figures["\(section).rss"] = r.maxRSSMiB
+    figures["\(section).n"] = Double(n)
     row("`ca rotate reissue` of \(n) leaves (ec-p256), one process", String(format: "%8.2f s  (%.0f leaves/s, peak RSS %.1f MiB)", r.seconds, Double(n) / r.seconds, r.maxRSSMiB))
+}
+
+// 5. The other tools, one process per certificate, interleaved with ca's in one loop.
+if wanted("compare") {
+    print("")
+    let dir = scratch + "/compare"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let (tools, missing) = try Compare.tools(in: dir)
+    for name in missing { row("  not installed: \(name)", "skipped") }
+    let (store, _, path) = try newCA("compare", passphrase: nil)
+    let caTool = Tool(name: "ca issue server (CA key unencrypted)", dir: dir, command: { i in
+        ([binary, "issue", "server", "db1.example.com", "--ip", "192.0.2.1", "--db", path], [:])
+    }, certificate: { _ in "" }, caFile: "")
+    let all = [caTool] + tools
+    let n = quick ? 8 : 30
+    var times = [[Double]](repeating: [], count: all.count)
+    for i in 0..<n {
+        for offset in 0..<all.count {  // a different tool first each round
+            let t = (i + offset) % all.count
+            let (argv, env) = all[t].command(i)
+            if t > 0, all[t].name.hasPrefix("easy-rsa"), i >= (quick ? 4 : 10) { continue }  // 0.2 s each: fewer runs
+            let (elapsed, status) = try Compare.time(argv, env: env, stdout: all[t].dir + "/out-\(i)", stderr: all[t].dir + "/err-\(i)")
+            guard status == 0 else { throw BenchError("\(all[t].name) failed: \((try? String(contentsOfFile: all[t].dir + "/err-\(i)", encoding: .utf8)) ?? "")") }
+            times[t].append(elapsed)
+        }
+    }
+    // Every certificate each tool made, checked by openssl.
+    let authority = try store.activeAuthority()
+    let caFile = dir + "/ca-root.pem"
+    try authority.certificatePEM.write(toFile: caFile, atomically: true, encoding: .utf8)
+    let caPEMs = try store.certificates(CertificateFilter()).map(\.certificatePEM)
+    var verifiedCounts = [try Compare.verified(caPEMs, caFile: caFile, in: dir)]
+    for (t, tool) in tools.enumerated() {
+        verifiedCounts.append(try Compare.verified(try (0..<times[t + 1].count).map(tool.certificate), caFile: tool.caFile, in: dir))
+    }
+    let caMedian = median(times[0])
+    for (t, tool) in all.enumerated() {
+        let ratio = median(times[t]) / caMedian
+        row("\(tool.name), n=\(times[t].count)", String(format: "%8.1f ms  (%.2f× ca; %d/%d verified by openssl)", median(times[t]) * 1000, ratio, verifiedCounts[t], times[t].count))
+        figures["compare.\(tool.name)"] = median(times[t])
+        if verifiedCounts[t] != times[t].count { throw BenchError("\(tool.name): \(times[t].count - verifiedCounts[t]) certificate(s) did not verify") }
+    }
+    // Start-up alone: ca --version against a C program and cfssl's own.
+    var startup: [String: [Double]] = [:]
+    let startupCommands: [(String, [String])] = [("ca --version", [binary, "--version"]), ("/bin/true (a C program)", ["/bin/true"])]
+        + (Compare.which("cfssl").map { [("cfssl version", [$0, "version"])] } ?? [])
+    for _ in 0..<(quick ? 10 : 30) {
+        for (name, argv) in startupCommands { startup[name, default: []].append(try Compare.time(argv, env: [:], stdout: dir + "/v.out", stderr: dir + "/v.err").0) }
+    }
+    for (name, _) in startupCommands {
+        row("start-up: \(name)", String(format: "%8.2f ms", median(startup[name]!) * 1000))
+    }
+    figures["compare.version"] = median(startup["ca --version"]!)
+}
+
+// 6. The targets (issue 13), each as its figure or ratio from this run, with a verdict.
+if comparing {
+    print("")
+    print("Targets (this run)")
+    func verdict(_ ok: Bool) -> String { ok ? "met" : "NOT met" }
+    func target(_ what: String, _ figure: String, _ ok: Bool?) {
+        row("  " + what, figure + (ok.map { "  " + verdict($0) } ?? ""))
+    }
+    let cfssl = figures["compare.cfssl gencert"]
+    if let ca = figures["compare.ca issue server (CA key unencrypted)"], let cfssl {
+        target("one `ca issue server` process ≤ 2.0× cfssl gencert", String(format: "%.2f×", ca / cfssl), ca / cfssl <= 2.0)
+    }
+    if let v = figures["compare.version"] { target("`ca --version` ≤ 6 ms", String(format: "%.2f ms", v * 1000), v <= 0.006) }
+    if let batch = figures["batch.process.plain"], let cfssl {
+        target("`ca issue --all` per certificate ≥ 20× faster than cfssl per process", String(format: "%.1f×", cfssl / batch), cfssl / batch >= 20)
+    }
+    if let one = figures["batch.rate.1"] { target("in-process mint with storage ≥ 4,000 P-256 leaves/s, one thread", String(format: "%.0f/s", one), one >= 4000) }
+    if let one = figures["batch.rate.1"], let many = figures["batch.rate.all"] {
+        target("…spread over \(Issuer.defaultThreads) cores ≥ 1.7× that", String(format: "%.2f×", many / one), many / one >= 1.7)
+    }
+    if let s = figures["rotation.seconds"], let rss = figures["rotation.rss"], let n = figures["rotation.n"] {
+        target("`rotate reissue` of \(Int(n)) leaves ≤ 4 s, ≤ 64 MiB", String(format: "%.2f s, %.1f MiB", s, rss), n < 10_000 ? nil : s <= 4 && rss <= 64)
+        if let s100 = figures["rotation100k.seconds"], let rss100 = figures["rotation100k.rss"], let n100 = figures["rotation100k.n"] {
+            target("…of \(Int(n100)) leaves: linear (time per leaf ratio)", String(format: "%.2f s, %.1f MiB; %.2f× per leaf", s100, rss100, (s100 / n100) / (s / n)),
+                   nil)
+        }
+    }
+    if let rows = figures["inventory.rows"] {
+        let at = "at \(Int(rows)) certificates"
+        if let s = figures["inventory.status"], let rss = figures["inventory.status.rss"] {
+            target("`status` ≤ 50 ms and ≤ 30 MiB \(at)", String(format: "%.1f ms, %.1f MiB", s * 1000, rss), s <= 0.05 && rss <= 30)
+        }
+        if let s = figures["inventory.list"] { target("`list` ≤ 0.5 s \(at)", String(format: "%.2f s", s), s <= 0.5) }
+        if let s = figures["inventory.list --json"], let rss = figures["inventory.list --json.rss"] {
+            target("`list --json` ≤ 1 s, streamed \(at)", String(format: "%.2f s, %.1f MiB", s, rss), s <= 1)
+        }
+        if let s = figures["inventory.list --expiring 30d"] { target("`list --expiring 30d` ≤ 50 ms \(at)", String(format: "%.1f ms", s * 1000), s <= 0.05) }
+    }
 }

@@ -9,7 +9,9 @@ public final class Issuer {
     let now: () -> Date
     /// Threads that mint a large batch (issue of many hosts, renew, rotate reissue); 1 mints on the
     /// calling thread only.
-    public var threads = Signer.defaultThreads
+    public var threads = Issuer.defaultThreads
+    /// One per core, at most 8.
+    public static let defaultThreads = Signer.defaultThreads
 
     public init(store: CAStore, vault: KeyVault, now: @escaping () -> Date = Clock.now) {
         self.store = store
@@ -69,8 +71,11 @@ public final class Issuer {
                       progress: (Rotation.Progress) -> Void = { _ in }) throws -> IssueResult {
         var seen = Set<String>()
         var hosts: [PostgresHost] = []
+        // Many names: read every host once rather than one lookup each.
+        let registered = names.count > 8 ? Dictionary(try store.hosts().map { ($0.name.value, $0) }, uniquingKeysWith: { a, _ in a }) : nil
         for name in names {
-            let host = try store.host(named: try HostName(name).value)
+            let name = try HostName(name).value
+            guard let host = try registered.map({ $0[name] }) ?? store.host(named: name) else { throw CAError.unknownHost(name) }
             guard host.keyPolicy == .ca else { throw KeyPolicy.keysMadeOnHost(host.name.value) }
             if seen.insert(host.name.value).inserted { hosts.append(host) }
         }

@@ -29,12 +29,13 @@ extension CAStore {
         return out
     }
 
-    /// Who is acting: the OS user, and the person behind sudo when there is one.
-    static var osUser: String {
+    /// Who is acting: the OS user, and the person behind sudo when there is one (looked up once: a
+    /// batch records thousands of events).
+    static let osUser: String = {
         let name = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())"
         if let sudo = ProcessInfo.processInfo.environment["SUDO_USER"], !sudo.isEmpty, sudo != name {
             return "\(name) (sudo by \(sudo))"
         }
         return name
-    }
+    }()
 }

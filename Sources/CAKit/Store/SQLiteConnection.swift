@@ -13,7 +13,11 @@ public enum SQLValue: Equatable, Sendable {
 public struct SQLRow: Sendable {
     final class Columns: Sendable {
         let positions: [String: Int]
-        init(_ names: [String]) { positions = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a }) }
+        let count: Int
+        init(_ names: [String]) {
+            positions = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+            count = names.count
+        }
     }
     let columns: Columns
     let cells: [SQLValue]
@@ -62,15 +66,42 @@ final class SQLiteConnection {
         _ = csqlite_db_config_defensive(handle, 1)
     }
 
-    deinit { sqlite3_close_v2(handle) }
+    deinit {
+        for (statement, _) in cache.values { sqlite3_finalize(statement) }
+        sqlite3_close_v2(handle)
+    }
+
+    /// Prepared statements by their SQL, with their column map, kept for the connection's life: a
+    /// batch runs the same few statements thousands of times, and parsing them each time cost as
+    /// much as running them. SQLite re-prepares one by itself if the schema changes (a migration).
+    private var cache: [String: (OpaquePointer, SQLRow.Columns)] = [:]
+    private static let cacheLimit = 128
 
     /// Runs one statement and returns its rows.
     @discardableResult
     func query(_ sql: String, _ parameters: [SQLValue] = []) throws -> [SQLRow] {
-        var statement: OpaquePointer?
-        var rc = sqlite3_prepare_v2(handle, sql, -1, &statement, nil)
-        guard rc == SQLITE_OK, let statement else { throw error(rc) }
-        defer { sqlite3_finalize(statement) }
+        let statement: OpaquePointer
+        var columns: SQLRow.Columns?
+        var rc: Int32
+        let cached = cache[sql]
+        if let (prepared, map) = cached {
+            statement = prepared
+            columns = map
+        } else {
+            var prepared: OpaquePointer?
+            rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &prepared, nil)
+            guard rc == SQLITE_OK, let prepared else { throw error(rc) }
+            statement = prepared
+        }
+        var keep = cached != nil
+        defer {
+            if keep {
+                sqlite3_reset(statement)
+                sqlite3_clear_bindings(statement)
+            } else {
+                sqlite3_finalize(statement)
+            }
+        }
         for (index, value) in parameters.enumerated() {
             let position = Int32(index + 1)
             switch value {
@@ -82,7 +113,15 @@ final class SQLiteConnection {
             guard rc == SQLITE_OK else { throw error(rc) }
         }
         let count = sqlite3_column_count(statement)
-        let columns = SQLRow.Columns((0..<count).map { String(cString: sqlite3_column_name(statement, $0)) })
+        if columns == nil || columns?.count != Int(count) {  // new, or re-prepared after a migration
+            columns = SQLRow.Columns((0..<count).map { String(cString: sqlite3_column_name(statement, $0)) })
+            if keep { cache[sql] = (statement, columns!) }
+        }
+        let map = columns!
+        if !keep, cache.count < Self.cacheLimit {
+            cache[sql] = (statement, map)
+            keep = true
+        }
         var rows: [SQLRow] = []
         while true {
             rc = sqlite3_step(statement)
@@ -100,7 +139,7 @@ final class SQLiteConnection {
                 default: cells.append(.null)
                 }
             }
-            rows.append(SQLRow(columns: columns, cells: cells))
+            rows.append(SQLRow(columns: map, cells: cells))
         }
         return rows
     }
