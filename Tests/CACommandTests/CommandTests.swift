@@ -222,6 +222,35 @@ import Testing
         #expect(Set(rows.compactMap { $0["serial"] as? String }) == Set(serials))
     }
 
+    /// `issue HOST…` and `issue --all`: one process, the passphrase read once, one line per host; a bad
+    /// name anywhere in the list and a `--keys host` host are refused with nothing written.
+    @Test func batchIssueOfManyHostsAndAllOrNothingOnABadName() throws {
+        let seed = try Seeded(); let (db, pw) = (seed.db, seed.pw)
+        let names = (2...25).map { "db\($0).example.com" }
+        for name in names { #expect(try CABinary.run(["host", "add", name, "--db", db]).status == 0) }
+        #expect(try CABinary.run(["host", "add", "own.example.com", "--keys", "host", "--db", db]).status == 0)
+        let list = { try CABinary.run(["list", "--json", "--db", db]).stdout }
+        let before = try list()
+        for bad in [["db2.example.com", "nope.example.com"], ["db2.example.com", "own.example.com"], ["db2.example.com", "bad_name!"], []] {
+            let result = try CABinary.run(["issue"] + bad + ["--db", db, "--passphrase-file", pw])
+            #expect(result.status == 64, "\(bad): \(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").filter { $0.hasPrefix("error:") }.count == 1, "\(result.stderr)")
+            #expect(try list() == before)
+        }
+        let some = try CABinary.run(["issue", "db2.example.com", "db3.example.com", "--db", db, "--passphrase-file", pw])
+        #expect(some.status == 0, "\(some.stderr)")
+        #expect(some.stdout.contains("Issued 4 certificates for 2 hosts."))
+        let all = try CABinary.run(["issue", "--all", "--json", "--db", db, "--passphrase-file", pw])
+        #expect(all.status == 0, "\(all.stderr)")
+        #expect(all.stderr.contains("own.example.com"))
+        let object = try JSONSerialization.jsonObject(with: Data(all.stdout.utf8)) as? [String: Any]
+        let issued = object?["issued"] as? [[String: Any]] ?? []
+        #expect(issued.count == 2 * (names.count + 1))
+        #expect((object?["superseded"] as? [String])?.count == 4)
+        let hosts = Set(issued.compactMap { $0["host"] as? String })
+        #expect(hosts == Set(names + ["db1.example.com"]))
+    }
+
     @Test func showPrintsTheKeyOnlyWhenAsked() throws {
         let seed = try Seeded(); let (db, pw) = (seed.db, seed.pw)
         let issued = try CABinary.run(["issue", "db1.example.com", "--db", db, "--passphrase-file", pw])
