@@ -1,6 +1,6 @@
 // ca-bench: the figures of DESIGN.md §7, printed side by side. Medians of repeated runs; compare
 // as ratios within one run (shared machines are noisy). Run: swift build -c release --static-swift-stdlib
-// (as ./ca builds) && .build/release/ca-bench [--quick] [--compare] [issue|batch|process|compare|inventory|rotation|rotation100k|mint]
+// (as ./ca builds) && .build/release/ca-bench [--quick] [--compare] [--keep] [issue|batch|process|compare|inventory|rotation|rotation100k|mint]
 // --compare adds the other tools (cfssl, openssl, mkcert, easy-rsa: Debian's golang-cfssl, mkcert,
 // easy-rsa), 100,000-leaf rotation, and a closing table of every speed target with its verdict.
 import CAKit
@@ -26,7 +26,9 @@ guard FileManager.default.isExecutableFile(atPath: binary) else {
 }
 let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("ca-bench-\(getpid())").path
 try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-defer { try? FileManager.default.removeItem(atPath: scratch) }
+/// --keep leaves the scratch databases for profiling (`ca list --db …` under callgrind or perf).
+let keep = CommandLine.arguments.contains("--keep")
+defer { if keep { print("kept \(scratch)") } else { try? FileManager.default.removeItem(atPath: scratch) } }
 
 func median(_ values: [Double]) -> Double { let s = values.sorted(); return s.isEmpty ? 0 : s[s.count / 2] }
 func seconds(_ body: () throws -> Void) rethrows -> Double {

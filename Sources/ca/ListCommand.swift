@@ -17,7 +17,6 @@ struct ListCommand: ParsableCommand {
     func run() throws {
         let now = Clock.now()
         var filter = CertificateFilter(now: now)
-        filter.includePEM = false
         filter.hostName = try host.map { try HostName($0).value }
         filter.status = try status.map { try CertificateStatus(parsing: $0) }
         filter.kind = try kind.map { text in
@@ -27,8 +26,15 @@ struct ListCommand: ParsableCommand {
             return kind
         }
         filter.expiringBefore = try expiring.map { now.addingTimeInterval(try Window($0).seconds) }
-        let records = try CAStore.open(path: global.databasePath).certificates(filter)
-        if global.json { return try Output.json(records.map { CertificateJSON($0, now: now) }) }
-        CertificateTable.print(records, now: now)
+        let store = try CAStore.open(path: global.databasePath)
+        if global.json {
+            // Streamed: memory stays flat however many rows there are.
+            var stream = CertificateJSONStream(BufferedOutput(), now: now)
+            try store.eachCertificate(filter) { try stream.append($0) }
+            return try stream.finish()
+        }
+        var listings: [CertificateListing] = []
+        try store.eachCertificate(filter) { listings.append($0) }
+        try CertificateTable.write(listings, now: now)
     }
 }

@@ -59,4 +59,82 @@ import Testing
         let refused = try ca(["host", "add", "db9.example", "--pg-version", "20"], db: db, expect: 64)
         #expect(refused.stderr.components(separatedBy: "10–19").count == 2, "the range once: \(refused.stderr)")
     }
+
+    /// `list --json` is written as the rows stream by (issue 13); it must stay byte for byte what
+    /// JSONEncoder makes of the records, whatever a row holds: odd characters in every string, no
+    /// host, no names, dates at the ends of what X.509 can say and before the Gregorian reform. The
+    /// expected bytes come from the records the test stored, not from ca's own output.
+    @Test(arguments: [UInt64(1), 2, 3])
+    func listJSONIsWhatJSONEncoderWritesAndTheTableLinesUp(_ seed: UInt64) throws {
+        struct Mirror: Codable, Equatable {
+            let authorityId: Int64, expired: Bool, fingerprintSha256: String, host: String?, keyType: String, kind: String
+            let names: [String], notAfter: Date, notBefore: Date, serial: String, status: String, subject: String
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.dateEncodingStrategy = .iso8601
+        let scratch = try Scratch()
+        let db = scratch.file("ca.sqlite3")
+        _ = try ca(["init", "--name", "json-ca", "--no-passphrase"], db: db)
+        #expect(try ca(["list", "--json"], db: db).stdout == String(decoding: try encoder.encode([Mirror]()), as: UTF8.self) + "\n")
+
+        var random = SeededGenerator(seed: seed)
+        let pieces = ["a", "Z", "/", "\\", "\"", "\n", "\r", "\t", "\u{08}", "\u{0C}", "\u{01}", "\u{1F}", "\u{7F}", "é", "😀", "\u{2028}", " ", "=", ","]
+        func text(_ most: Int) -> String { (0..<Int.random(in: 0...most, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined() }
+        let instants: [TimeInterval] = [-62_135_596_800, -12_219_292_801, -12_219_292_800, -1, 0, 951_782_399, 1_709_251_199, 1_798_761_600, 253_402_300_799]
+        let now = Date()
+        var stored: [String: Mirror] = [:]
+        do {
+            let store = try CAStore.open(path: db)
+            let template = try Issuer(store: store, vault: KeyVault { nil }).issueClient(role: "app").certificates[0]
+            stored[template.serial.hex] = Mirror(authorityId: template.authorityID, expired: false, fingerprintSha256: template.fingerprint, host: nil,
+                                                 keyType: template.keyType.rawValue, kind: template.kind.rawValue, names: template.names,
+                                                 notAfter: template.notAfter, notBefore: template.notBefore, serial: template.serial.hex,
+                                                 status: template.status.rawValue, subject: template.subject)
+            try store.write {
+                for i in 0..<40 {
+                    var record = template
+                    record.serial = try SerialNumber.random()
+                    record.hostName = i % 3 == 0 ? nil : "h" + text(6)
+                    record.kind = i % 2 == 0 ? .server : .client
+                    record.subject = "CN=" + text(12)
+                    record.names = i % 4 == 0 ? [] : (0..<Int.random(in: 1...3, using: &random)).map { _ in
+                        "n" + String(String.UnicodeScalarView(text(5).unicodeScalars.filter { $0 != "\n" }))  // the store keeps names one per line
+                    }
+                    record.notBefore = Date(timeIntervalSince1970: instants.randomElement(using: &random)!)
+                    record.notAfter = Date(timeIntervalSince1970: instants.randomElement(using: &random)!)
+                    record.status = [.active, .superseded, .revoked][i % 3]
+                    record.createdAt = Date(timeIntervalSince1970: 1_700_000_000 + Double(i % 5))
+                    try store.insertCertificate(record)
+                    stored[record.serial.hex] = Mirror(authorityId: record.authorityID, expired: record.notAfter <= now, fingerprintSha256: record.fingerprint,
+                                                       host: record.hostName, keyType: record.keyType.rawValue, kind: record.kind.rawValue,
+                                                       names: record.names, notAfter: record.notAfter, notBefore: record.notBefore,
+                                                       serial: record.serial.hex, status: record.status.rawValue, subject: record.subject)
+                }
+            }
+        }
+        let listed = try ca(["list", "--json"], db: db).stdout
+        let order = try #require(try JSONSerialization.jsonObject(with: Data(listed.utf8)) as? [[String: Any]]).compactMap { $0["serial"] as? String }
+        #expect(Set(order) == Set(stored.keys) && order.count == stored.count, "every stored row once")
+        let expected = String(decoding: try encoder.encode(order.compactMap { stored[$0] }), as: UTF8.self) + "\n"
+        #expect(listed == expected, "seed \(seed): first difference at byte \(zip(listed.utf8, expected.utf8).prefix { $0 == $1 }.count)")
+
+        // The table: the same rows in the same order, columns two spaces apart, widths in bytes.
+        let rows = [["SERIAL", "KIND", "HOST", "SUBJECT", "EXPIRES", "STATUS"]] + order.compactMap { stored[$0] }.map { m in
+            [m.serial, m.kind, m.host ?? "-", m.subject, day(m.notAfter),
+             m.expired && m.status == "active" ? "expired" : m.status]
+        }
+        func day(_ date: Date) -> String {
+            var seconds = time_t(date.timeIntervalSince1970)
+            var parts = tm()
+            gmtime_r(&seconds, &parts)
+            return String(format: "%04d-%02d-%02d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday)
+        }
+        let widths = (0..<6).map { c in rows.map { $0[c].utf8.count }.max()! }
+        let table = rows.map { row in
+            row.enumerated().map { c, cell in c == 5 ? cell : cell + String(repeating: " ", count: widths[c] - cell.utf8.count + 2) }.joined()
+        }.joined(separator: "\n") + "\n"
+        #expect(try ca(["list"], db: db).stdout == table, "seed \(seed)")
+    }
 }

@@ -55,6 +55,34 @@ extension CAStore {
         return try db.query(sql, parameters).map(certificate)
     }
 
+    /// The certificates the filter selects, in its order, handed over one by one as SQLite reads
+    /// them: memory does not grow with the number of rows. Never reads the PEM columns.
+    public func eachCertificate(_ filter: CertificateFilter, _ body: (CertificateListing) throws -> Void) throws {
+        let (clauses, parameters) = Self.clauses(filter)
+        var sql = "SELECT serial, kind, host_name, subject, names, key_type, not_before, not_after, status, fingerprint, authority_id FROM certificates"
+        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
+        sql += filter.soonestFirst ? " ORDER BY not_after, serial" : " ORDER BY created_at, host_name, kind DESC, serial"
+        if let limit = filter.limit { sql += " LIMIT \(max(0, limit))" }
+        try db.each(sql, parameters) { row in
+            var serial = row.text(0)
+            if !Self.isCanonicalSerial(serial) { serial = SerialNumber(hex: serial)?.hex ?? "" }
+            guard !serial.isEmpty, let kind = CertificateKind(rawValue: row.text(1)),
+                  let status = CertificateStatus(rawValue: row.text(8)), KeyType(rawValue: row.text(5)) != nil else {
+                throw CAError.notADatabase(path: path, reason: "certificate \(row.text(0)) has an unreadable row")
+            }
+            try body(CertificateListing(serial: serial, kind: kind, hostName: row.optionalText(2), subject: row.text(3), namesText: row.text(4),
+                                        keyType: row.text(5), notBefore: row.date(6), notAfter: row.date(7), status: status,
+                                        fingerprint: row.text(9), authorityID: row.int(10)))
+        }
+    }
+
+    /// What `SerialNumber.hex` writes: uppercase hex pairs, no leading zero octet unless it is the only one.
+    private static func isCanonicalSerial(_ text: String) -> Bool {
+        let utf8 = text.utf8
+        guard !utf8.isEmpty, utf8.count % 2 == 0, utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x46).contains($0) }) else { return false }
+        return utf8.count == 2 || !text.hasPrefix("00")
+    }
+
     /// How many certificates the filter selects (its limit ignored), without reading them.
     public func count(_ filter: CertificateFilter) throws -> Int {
         let (clauses, parameters) = Self.clauses(filter)
@@ -122,7 +150,7 @@ extension CAStore {
         let names = row.string("names")
         var record = CertificateRecord(serial: serial, authorityID: row.int("authority_id"), hostName: row.optionalString("host_name"),
                                  kind: kind, subject: row.string("subject"),
-                                 names: names.isEmpty ? [] : names.components(separatedBy: "\n"), keyType: keyType,
+                                 names: CertificateListing.names(names), keyType: keyType,
                                  notBefore: row.date("not_before"), notAfter: row.date("not_after"), status: status,
                                  fingerprint: row.string("fingerprint"), certificatePEM: row.string("certificate_pem"),
                                  keyPEM: row.optionalString("key_pem"), createdAt: row.date("created_at"))

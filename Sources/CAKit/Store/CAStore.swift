@@ -109,7 +109,9 @@ public final class CAStore {
         if application != CAStore.applicationID && (application != 0 || tables > 0) {
             throw CAError.notADatabase(path: path, reason: "it is an SQLite database of another application, not a ca database")
         }
-        try db.execute("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+        // Sorts and temporary tables in memory, not in spill files beside the data (a listing's sort
+        // of 100,000 rows spilled at the default 2 MiB cache).
+        try db.execute("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;")
         if try db.query("PRAGMA journal_mode").first?.string("journal_mode") != "wal" {
             try db.query("PRAGMA journal_mode = WAL")
         }

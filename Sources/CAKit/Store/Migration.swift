@@ -207,5 +207,13 @@ struct Migration: Sendable {
             -- index every batch sorted all of them again (quadratic in the number of leaves).
             CREATE INDEX certificates_by_authority ON certificates (authority_id, status, created_at, serial);
             """),
+        Migration(name: "0010_certificates_listing_order", sql: """
+            -- list --expiring asks for a notAfter window whatever the status, soonest first: the
+            -- (status, not_after) index cannot serve that, and 100,000 rows were read for a few.
+            CREATE INDEX certificates_by_not_after ON certificates (not_after, serial);
+            -- list and list --json read in the order of issue: by this index SQLite streams the rows
+            -- instead of sorting all of them first (memory that grew with the table).
+            CREATE INDEX certificates_in_issue_order ON certificates (created_at, host_name, kind DESC, serial);
+            """),
     ]
 }

@@ -43,6 +43,25 @@ public struct SQLRow: Sendable {
     }
 }
 
+/// The current row of a statement being stepped, read by column position. Valid only inside the
+/// `each` call that hands it out.
+struct SQLCursor {
+    fileprivate let statement: OpaquePointer
+
+    func int(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
+    func isNull(_ column: Int32) -> Bool { sqlite3_column_type(statement, column) == SQLITE_NULL }
+    /// The column as text ("" for NULL), by its byte length: no scan for the terminator.
+    func text(_ column: Int32) -> String {
+        guard let bytes = sqlite3_column_text(statement, column) else { return "" }
+        return String(decoding: UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(statement, column))), as: UTF8.self)
+    }
+    func optionalText(_ column: Int32) -> String? { isNull(column) ? nil : text(column) }
+    /// Unix seconds held to years 1–9999, as `SQLRow.date`.
+    func date(_ column: Int32) -> Date {
+        Date(timeIntervalSince1970: TimeInterval(min(max(int(column), -62_135_596_800), 253_402_300_799)))
+    }
+}
+
 /// A thin owner of one sqlite3 connection: bound parameters only, BEGIN IMMEDIATE transactions,
 /// SQLite's errors turned into `CAError`. Not Sendable: one per process, used on one thread.
 final class SQLiteConnection {
@@ -80,6 +99,45 @@ final class SQLiteConnection {
     /// Runs one statement and returns its rows.
     @discardableResult
     func query(_ sql: String, _ parameters: [SQLValue] = []) throws -> [SQLRow] {
+        try run(sql, parameters) { statement, map in
+            let count = Int32(map.count)
+            var rows: [SQLRow] = []
+            while try step(statement) {
+                var cells: [SQLValue] = []
+                cells.reserveCapacity(Int(count))
+                for column in 0..<count {
+                    switch sqlite3_column_type(statement, column) {
+                    case SQLITE_INTEGER: cells.append(.integer(sqlite3_column_int64(statement, column)))
+                    case SQLITE_TEXT: cells.append(.text(SQLCursor(statement: statement).text(column)))
+                    case SQLITE_BLOB:
+                        let length = Int(sqlite3_column_bytes(statement, column))
+                        cells.append(.blob(sqlite3_column_blob(statement, column).map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []))
+                    default: cells.append(.null)
+                    }
+                }
+                rows.append(SQLRow(columns: map, cells: cells))
+            }
+            return rows
+        }
+    }
+
+    /// Runs one statement and hands each row to `body` as it is read, by column position: a
+    /// listing of 100,000 certificates never holds them all, nor a cell per column.
+    func each(_ sql: String, _ parameters: [SQLValue] = [], _ body: (SQLCursor) throws -> Void) throws {
+        try run(sql, parameters) { statement, _ in
+            while try step(statement) { try body(SQLCursor(statement: statement)) }
+        }
+    }
+
+    private func step(_ statement: OpaquePointer) throws -> Bool {
+        let rc = sqlite3_step(statement)
+        if rc == SQLITE_DONE { return false }
+        guard rc == SQLITE_ROW else { throw error(rc) }
+        return true
+    }
+
+    /// Prepares (or takes from the cache) and binds one statement, runs `body` on it, then resets it.
+    private func run<T>(_ sql: String, _ parameters: [SQLValue], _ body: (OpaquePointer, SQLRow.Columns) throws -> T) throws -> T {
         let statement: OpaquePointer
         var columns: SQLRow.Columns?
         var rc: Int32
@@ -122,26 +180,7 @@ final class SQLiteConnection {
             cache[sql] = (statement, map)
             keep = true
         }
-        var rows: [SQLRow] = []
-        while true {
-            rc = sqlite3_step(statement)
-            if rc == SQLITE_DONE { break }
-            guard rc == SQLITE_ROW else { throw error(rc) }
-            var cells: [SQLValue] = []
-            cells.reserveCapacity(Int(count))
-            for column in 0..<count {
-                switch sqlite3_column_type(statement, column) {
-                case SQLITE_INTEGER: cells.append(.integer(sqlite3_column_int64(statement, column)))
-                case SQLITE_TEXT: cells.append(.text(String(cString: sqlite3_column_text(statement, column))))
-                case SQLITE_BLOB:
-                    let length = Int(sqlite3_column_bytes(statement, column))
-                    cells.append(.blob(sqlite3_column_blob(statement, column).map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []))
-                default: cells.append(.null)
-                }
-            }
-            rows.append(SQLRow(columns: map, cells: cells))
-        }
-        return rows
+        return try body(statement, map)
     }
 
     /// Runs several statements without parameters (migrations, pragmas).
