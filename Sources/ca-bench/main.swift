@@ -274,6 +274,11 @@ for (section, n) in [("rotation", quick ? 2000 : 10_000), ("rotation100k", quick
     }
     row("populate \(n) leaves (\(n / 2) hosts, one batch issue)", String(format: "%8.2f s", populate))
     _ = try runCA(["rotate", "start", "--db", path], env: ["CA_PASSPHRASE": "bench passphrase"])
+    if keep {  // the file and its WAL (ca-bench's own connection keeps the last writes there)
+        for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: path + suffix) {
+            try FileManager.default.copyItem(atPath: path + suffix, toPath: scratch + "/\(section)-before-reissue.sqlite3" + suffix)
+        }
+    }
     let r = try runCA(["rotate", "reissue", "--db", path], env: ["CA_PASSPHRASE": "bench passphrase"])
     figures["\(section).seconds"] = r.seconds
     figures["\(section).rss"] = r.maxRSSMiB

@@ -3,42 +3,44 @@ import Foundation
 import TestSupport
 import Testing
 
-/// A `ca rotate reissue` killed halfway through 500 leaves, then run again: every leaf is
+/// A `ca rotate reissue` killed in its third batch of leaves, then run again: every leaf is
 /// re-issued exactly once.
 @Suite struct RotationCrashTests {
     @Test func killedReissueResumesAndReissuesEachLeafExactlyOnce() throws {
+        let batch = Rotation.batchSize
+        let total = 2 * batch + batch / 2  // two full batches, a half one
         let scratch = try Scratch()
         let db = scratch.file("ca.sqlite3")
         do {
             let store = try CAStore.openOrCreate(path: db).store
             _ = try Issuer.createRoot(store: store, name: "crash-ca", keyType: .ecP256, days: 3650, passphrase: nil, now: Date())
             let issuer = Issuer(store: store, vault: KeyVault { nil })
-            for index in 0..<500 { _ = try issuer.issueClient(role: "app_\(index)") }
+            for index in 0..<total { _ = try issuer.issueClient(role: "app_\(index)") }
         }
         #expect(try CABinary.run(["rotate", "start", "--db", db]).status == 0)
-        let killed = try CABinary.run(["rotate", "reissue", "--db", db], environment: ["CA_TEST_CRASH_AFTER": "137"])
+        let killed = try CABinary.run(["rotate", "reissue", "--db", db], environment: ["CA_TEST_CRASH_AFTER": "\(2 * batch + 37)"])
         #expect(killed.status == 128 + 9, "expected SIGKILL, got \(killed.status): \(killed.stderr)")
 
         let store = try CAStore.open(path: db)
         let rotation = try #require(try store.openRotation())
         #expect(rotation.stage == .reissuing)
-        // Two batches of 50 committed; the third died with its transaction and left nothing.
-        #expect(try store.activeCount(authorityID: rotation.newAuthorityID) == 100)
-        #expect(try store.activeCount(authorityID: rotation.oldAuthorityID) == 400)
-        #expect(try store.certificates(CertificateFilter()).count == 600)
+        // Two batches committed; the third died with its transaction and left nothing.
+        #expect(try store.activeCount(authorityID: rotation.newAuthorityID) == 2 * batch)
+        #expect(try store.activeCount(authorityID: rotation.oldAuthorityID) == total - 2 * batch)
+        #expect(try store.certificates(CertificateFilter()).count == total + 2 * batch)
 
         let resumed = try CABinary.run(["rotate", "reissue", "--json", "--db", db])
         #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(resumed.stdout.contains("{\"done\":400,\"total\":400}"))
+        #expect(resumed.stdout.contains("{\"done\":\(total - 2 * batch),\"total\":\(total - 2 * batch)}"))
 
         let all = try store.certificates(CertificateFilter())
-        #expect(all.count == 1000)
+        #expect(all.count == 2 * total)
         let originals = all.filter { $0.authorityID == rotation.oldAuthorityID }
         let successors = all.filter { $0.authorityID == rotation.newAuthorityID }
-        #expect(originals.count == 500 && originals.allSatisfy { $0.status == .superseded })
-        #expect(successors.count == 500 && successors.allSatisfy { $0.status == .active })
+        #expect(originals.count == total && originals.allSatisfy { $0.status == .superseded })
+        #expect(successors.count == total && successors.allSatisfy { $0.status == .active })
         let replaced = successors.compactMap(\.replaces)
-        #expect(replaced.count == 500)
+        #expect(replaced.count == total)
         #expect(Set(replaced) == Set(originals.map(\.serial)))
         for successor in successors {
             let original = try #require(originals.first { $0.serial == successor.replaces })

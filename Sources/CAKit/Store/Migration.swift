@@ -203,7 +203,7 @@ struct Migration: Sendable {
             CREATE INDEX certificates_by_host_name ON certificates (host_name, status);
             """),
         Migration(name: "0009_certificates_by_authority", sql: """
-            -- rotate reissue takes the active leaves of one CA in issue order, 50 at a time: without this
+            -- rotate reissue takes the active leaves of one CA in issue order, a batch at a time: without this
             -- index every batch sorted all of them again (quadratic in the number of leaves).
             CREATE INDEX certificates_by_authority ON certificates (authority_id, status, created_at, serial);
             """),
