@@ -66,7 +66,7 @@ struct DemoCommand: ParsableCommand {
             print("  \(host.role.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  \(host.name.value)  names: \((host.dnsNames.map(\.value) + host.ipAddresses.map(\.description)).joined(separator: ", "))")
         }
         print("")
-        CertificateTable.print(result.certificates)
+        try CertificateTable.print(result.certificates)
         print("")
         if let skipped = result.skippedInstall {
             print("Install step skipped: \(skipped).")

@@ -202,6 +202,6 @@ struct HostReport {
         if certificates.isEmpty {
             return Swift.print("No certificates yet. Run: " + (host.keyPolicy == .ca ? "ca issue \(host.name.value)" : "ca deploy \(host.name.value) (request, sign, install)"))
         }
-        CertificateTable.print(certificates)
+        try CertificateTable.print(certificates)
     }
 }

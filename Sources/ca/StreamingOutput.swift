@@ -13,11 +13,6 @@ final class BufferedOutput {
         buffer.reserveCapacity(Self.limit + 4096)
     }
 
-    func write(_ text: String) throws {
-        buffer.append(contentsOf: text.utf8)
-        if buffer.count >= Self.limit { try flush() }
-    }
-
     func put(_ bytes: StaticString) {
         bytes.withUTF8Buffer { buffer.append(contentsOf: $0) }
     }
@@ -65,7 +60,7 @@ struct CertificateJSONStream {
         out.put(",\n    \"expired\" : "); if c.isExpired(at: now) { out.put("true") } else { out.put("false") }
         out.put(",\n    \"fingerprint_sha256\" : "); string(c.fingerprint)
         if let host = c.hostName { out.put(",\n    \"host\" : "); string(host) }
-        out.put(",\n    \"key_type\" : "); string(c.keyType)
+        out.put(",\n    \"key_type\" : "); string(c.keyType.rawValue)
         out.put(",\n    \"kind\" : "); string(c.kind.rawValue)
         out.put(",\n    \"names\" : [\n")
         let names = c.names
@@ -139,9 +134,13 @@ struct CertificateJSONStream {
         out.put("Z\"")
     }
 
+    /// `value` (0 ≤ value < 10^width) in `width` decimal digits, zero-padded.
     private func digits(_ value: Int64, _ width: Int) {
-        var text = Array(String(value).utf8)
-        if text.count < width { text.insert(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - text.count), at: 0) }
-        out.append(contentsOf: text)
+        var divisor: Int64 = 1
+        for _ in 1..<width { divisor *= 10 }
+        while divisor > 0 {
+            out.append(byte: UInt8(ascii: "0") + UInt8(value / divisor % 10))
+            divisor /= 10
+        }
     }
 }

@@ -9,14 +9,14 @@ public struct CertificateListing: Sendable {
     public let hostName: String?
     public let subject: String
     private let namesText: String
-    public let keyType: String
+    public let keyType: KeyType
     public let notBefore: Date
     public let notAfter: Date
     public let status: CertificateStatus
     public let fingerprint: String
     public let authorityID: Int64
 
-    init(serial: String, kind: CertificateKind, hostName: String?, subject: String, namesText: String, keyType: String,
+    init(serial: String, kind: CertificateKind, hostName: String?, subject: String, namesText: String, keyType: KeyType,
          notBefore: Date, notAfter: Date, status: CertificateStatus, fingerprint: String, authorityID: Int64) {
         self.serial = serial
         self.kind = kind
@@ -29,6 +29,13 @@ public struct CertificateListing: Sendable {
         self.status = status
         self.fingerprint = fingerprint
         self.authorityID = authorityID
+    }
+
+    /// A record as a listing (what `show HOST` prints through the same table as `list`).
+    public init(_ record: CertificateRecord) {
+        self.init(serial: record.serial.hex, kind: record.kind, hostName: record.hostName, subject: record.subject,
+                  namesText: record.names.joined(separator: "\n"), keyType: record.keyType, notBefore: record.notBefore,
+                  notAfter: record.notAfter, status: record.status, fingerprint: record.fingerprint, authorityID: record.authorityID)
     }
 
     /// The SAN names, as `CertificateRecord.names`.

@@ -46,34 +46,36 @@ extension CAStore {
     }
 
     public func certificates(_ filter: CertificateFilter) throws -> [CertificateRecord] {
-        let (clauses, parameters) = Self.clauses(filter)
-        var sql = filter.includePEM ? "SELECT * FROM certificates"
-            : "SELECT authority_id, serial, host_name, kind, subject, names, key_type, not_before, not_after, status, fingerprint, created_at, replaces, '' AS certificate_pem FROM certificates"
-        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
-        sql += filter.soonestFirst ? " ORDER BY not_after, serial" : " ORDER BY created_at, host_name, kind DESC, serial"
-        if let limit = filter.limit { sql += " LIMIT \(max(0, limit))" }
+        let (sql, parameters) = Self.select(filter.includePEM ? "*"
+            : "authority_id, serial, host_name, kind, subject, names, key_type, not_before, not_after, status, fingerprint, created_at, replaces, '' AS certificate_pem", filter)
         return try db.query(sql, parameters).map(certificate)
     }
 
     /// The certificates the filter selects, in its order, handed over one by one as SQLite reads
     /// them: memory does not grow with the number of rows. Never reads the PEM columns.
     public func eachCertificate(_ filter: CertificateFilter, _ body: (CertificateListing) throws -> Void) throws {
-        let (clauses, parameters) = Self.clauses(filter)
-        var sql = "SELECT serial, kind, host_name, subject, names, key_type, not_before, not_after, status, fingerprint, authority_id FROM certificates"
-        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
-        sql += filter.soonestFirst ? " ORDER BY not_after, serial" : " ORDER BY created_at, host_name, kind DESC, serial"
-        if let limit = filter.limit { sql += " LIMIT \(max(0, limit))" }
+        let (sql, parameters) = Self.select("serial, kind, host_name, subject, names, key_type, not_before, not_after, status, fingerprint, authority_id", filter)
         try db.each(sql, parameters) { row in
             var serial = row.text(0)
             if !Self.isCanonicalSerial(serial) { serial = SerialNumber(hex: serial)?.hex ?? "" }
             guard !serial.isEmpty, let kind = CertificateKind(rawValue: row.text(1)),
-                  let status = CertificateStatus(rawValue: row.text(8)), KeyType(rawValue: row.text(5)) != nil else {
+                  let status = CertificateStatus(rawValue: row.text(8)), let keyType = KeyType(rawValue: row.text(5)) else {
                 throw CAError.notADatabase(path: path, reason: "certificate \(row.text(0)) has an unreadable row")
             }
             try body(CertificateListing(serial: serial, kind: kind, hostName: row.optionalText(2), subject: row.text(3), namesText: row.text(4),
-                                        keyType: row.text(5), notBefore: row.date(6), notAfter: row.date(7), status: status,
+                                        keyType: keyType, notBefore: row.date(6), notAfter: row.date(7), status: status,
                                         fingerprint: row.text(9), authorityID: row.int(10)))
         }
+    }
+
+    /// The SELECT of `columns` the filter makes: its WHERE, its order, its limit.
+    private static func select(_ columns: String, _ filter: CertificateFilter) -> (String, [SQLValue]) {
+        let (clauses, parameters) = Self.clauses(filter)
+        var sql = "SELECT \(columns) FROM certificates"
+        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
+        sql += filter.soonestFirst ? " ORDER BY not_after, serial" : " ORDER BY created_at, host_name, kind DESC, serial"
+        if let limit = filter.limit { sql += " LIMIT \(max(0, limit))" }
+        return (sql, parameters)
     }
 
     /// What `SerialNumber.hex` writes: uppercase hex pairs, no leading zero octet unless it is the only one.
