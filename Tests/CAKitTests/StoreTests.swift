@@ -94,6 +94,15 @@ import Testing
         #expect(try right.issue(host: "db4").certificates.count == 2)
     }
 
+    @Test func textWithANULIsStoredWhole() throws {
+        let scratch = try Scratch()
+        let (store, _) = try Self.makeCA(scratch)
+        let detail = "before\u{0}after ünïcode \u{0}"
+        try store.write { try store.record("test", subject: "nul", detail: detail, at: Self.now) }
+        let stored = try store.events(limit: 1).first?.detail
+        #expect(stored == detail)
+    }
+
     @Test func theSchemaRefusesAReusedSerialUnderOneCA() throws {
         let scratch = try Scratch()
         let (store, issuer) = try Self.makeCA(scratch)

@@ -164,7 +164,9 @@ final class SQLiteConnection {
             let position = Int32(index + 1)
             switch value {
             case .integer(let v): rc = sqlite3_bind_int64(statement, position, v)
-            case .text(let v): rc = sqlite3_bind_text(statement, position, v, -1, csqlite_transient())
+            case .text(let v):
+                // By its UTF-8 length: with -1 SQLite stops at the first NUL and stores a shorter string.
+                rc = sqlite3_bind_text(statement, position, v, Int32(v.utf8.count), csqlite_transient())
             case .blob(let v): rc = v.withUnsafeBytes { sqlite3_bind_blob(statement, position, $0.baseAddress, Int32($0.count), csqlite_transient()) }
             case .null: rc = sqlite3_bind_null(statement, position)
             }
