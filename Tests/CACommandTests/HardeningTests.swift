@@ -165,8 +165,9 @@ import Testing
         "UPDATE hosts SET data_dir = '/etc'",
         "UPDATE hosts SET os_user = 'root'",
         "UPDATE certificates SET serial = 'ZZ' || serial",
-        "UPDATE certificates SET certificate_pem = 'garbage'",
-        "UPDATE certificates SET key_pem = '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n'",
+        "UPDATE certificate_material SET certificate_pem = 'garbage'",
+        "UPDATE certificate_material SET key_pem = '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n'",
+        "DELETE FROM certificate_material",
         "UPDATE authorities SET certificate_pem = 'garbage'",
         "UPDATE events SET at = 9223372036854775807",
         "UPDATE deployments SET at = -9223372036854775808",
@@ -272,7 +273,10 @@ import Testing
         case "plain leaf key":
             let export = try CABinary.run(["show", "db2.example.com", "--pem", "--with-key", "--db", seed.db, "--passphrase-file", seed.pw])
             let key = try #require(export.stdout.components(separatedBy: "-----BEGIN PRIVATE KEY-----").last.map { "-----BEGIN PRIVATE KEY-----" + $0 })
-            try Self.sql(seed.db, "UPDATE certificates SET key_pem = '\(key)' WHERE host_name = 'db2.example.com' AND kind = 'server' AND status = 'active'")
+            try Self.sql(seed.db, """
+                UPDATE certificate_material SET key_pem = '\(key)' WHERE (authority_id, serial) IN
+                    (SELECT authority_id, serial FROM certificates WHERE host_name = 'db2.example.com' AND kind = 'server' AND status = 'active')
+                """)
         default:
             try Self.sql(seed.db, "DELETE FROM seal_keys")
         }

@@ -4,18 +4,19 @@ extension CAStore {
     public func insertCertificate(_ record: CertificateRecord) throws {
         let hostRow: SQLValue = try record.hostName.flatMap { try self.hostID(named: $0) }.map { .integer($0) } ?? .null
         let hostName: SQLValue = record.hostName.map { .text($0) } ?? .null
-        let keyPEM: SQLValue = record.keyPEM.map { .text($0) } ?? .null
-        var parameters: [SQLValue] = [.integer(record.authorityID), .text(record.serial.hex), hostRow, hostName]
+        let authority: SQLValue = .integer(record.authorityID), serial: SQLValue = .text(record.serial.hex)
+        var parameters: [SQLValue] = [authority, serial, hostRow, hostName]
         parameters += [.text(record.kind.rawValue), .text(record.subject), .text(record.names.joined(separator: "\n"))]
         parameters += [.text(record.keyType.rawValue), .integer(record.notBefore.unixSeconds), .integer(record.notAfter.unixSeconds)]
-        parameters += [.text(record.status.rawValue), .text(record.fingerprint), .text(record.certificatePEM), keyPEM]
-        parameters.append(.integer(record.createdAt.unixSeconds))
+        parameters += [.text(record.status.rawValue), .text(record.fingerprint), .integer(record.createdAt.unixSeconds)]
         parameters.append(record.replaces.map { .text($0.hex) } ?? .null)
         try db.query("""
             INSERT INTO certificates (authority_id, serial, host_id, host_name, kind, subject, names, key_type, not_before,
-                                      not_after, status, fingerprint, certificate_pem, key_pem, created_at, replaces)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                      not_after, status, fingerprint, created_at, replaces)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, parameters)
+        try db.query("INSERT INTO certificate_material (authority_id, serial, certificate_pem, key_pem) VALUES (?, ?, ?, ?)",
+                     [authority, serial, .text(record.certificatePEM), record.keyPEM.map { .text($0) } ?? .null])
     }
 
     /// Marks the host's active certificates of `kind` superseded, except `keeping`. Returns their serials.
@@ -37,8 +38,8 @@ extension CAStore {
 
     /// Active certificates issued by one authority, oldest first.
     public func activeCertificates(authorityID: Int64, limit: Int? = nil) throws -> [CertificateRecord] {
-        try db.query("SELECT * FROM certificates WHERE authority_id = ? AND status = 'active' ORDER BY created_at, serial" + (limit.map { " LIMIT \($0)" } ?? ""),
-                     [.integer(authorityID)]).map(certificate)
+        try db.query("SELECT \(Self.recordColumns) FROM \(Self.withMaterial) WHERE authority_id = ? AND status = 'active' ORDER BY created_at, serial"
+                     + (limit.map { " LIMIT \($0)" } ?? ""), [.integer(authorityID)]).map(certificate)
     }
 
     public func activeCount(authorityID: Int64) throws -> Int {
@@ -46,8 +47,8 @@ extension CAStore {
     }
 
     public func certificates(_ filter: CertificateFilter) throws -> [CertificateRecord] {
-        let (sql, parameters) = Self.select(filter.includePEM ? "*"
-            : "authority_id, serial, host_name, kind, subject, names, key_type, not_before, not_after, status, fingerprint, created_at, replaces, '' AS certificate_pem", filter)
+        let (sql, parameters) = filter.includePEM ? Self.select(Self.recordColumns, from: Self.withMaterial, filter)
+            : Self.select("authority_id, serial, host_name, kind, subject, names, key_type, not_before, not_after, status, fingerprint, created_at, replaces, '' AS certificate_pem", filter)
         return try db.query(sql, parameters).map(certificate)
     }
 
@@ -68,10 +69,19 @@ extension CAStore {
         }
     }
 
+    /// A certificate's row with its PEM (certificate and sealed key), which live in a table of their own.
+    private static let withMaterial = "certificates LEFT JOIN certificate_material USING (authority_id, serial)"
+    /// Every column of a record, read from `withMaterial`. A missing material row reads as an empty PEM,
+    /// which no parser accepts: a clear error, never a certificate made up.
+    private static let recordColumns = """
+        authority_id, serial, host_name, kind, subject, names, key_type, not_before, not_after, status, fingerprint, \
+        created_at, replaces, coalesce(certificate_pem, '') AS certificate_pem, key_pem
+        """
+
     /// The SELECT of `columns` the filter makes: its WHERE, its order, its limit.
-    private static func select(_ columns: String, _ filter: CertificateFilter) -> (String, [SQLValue]) {
+    private static func select(_ columns: String, from table: String = "certificates", _ filter: CertificateFilter) -> (String, [SQLValue]) {
         let (clauses, parameters) = Self.clauses(filter)
-        var sql = "SELECT \(columns) FROM certificates"
+        var sql = "SELECT \(columns) FROM \(table)"
         if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
         sql += filter.soonestFirst ? " ORDER BY not_after, serial" : " ORDER BY created_at, host_name, kind DESC, serial"
         if let limit = filter.limit { sql += " LIMIT \(max(0, limit))" }
@@ -114,7 +124,7 @@ extension CAStore {
     public func certificates(serialPrefix prefix: String) throws -> [CertificateRecord] {
         let clean = prefix.filter { $0 != ":" }.uppercased()
         guard !clean.isEmpty, clean.allSatisfy({ $0.isHexDigit }) else { return [] }
-        return try db.query("SELECT * FROM certificates WHERE serial >= ? AND serial < ? ORDER BY created_at",
+        return try db.query("SELECT \(Self.recordColumns) FROM \(Self.withMaterial) WHERE serial >= ? AND serial < ? ORDER BY created_at",
                             [.text(clean), .text(clean + "G")]).map(certificate)
     }
 

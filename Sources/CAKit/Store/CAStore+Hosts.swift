@@ -39,7 +39,11 @@ extension CAStore {
     public func forgetInactiveKeys(hostName: String) throws {
         guard let id = try hostID(named: hostName) else { return }
         try db.query("PRAGMA secure_delete = ON")
-        try db.query("UPDATE certificates SET key_pem = NULL WHERE host_id = ? AND status != 'active' AND key_pem IS NOT NULL", [.integer(id)])
+        try db.query("""
+            UPDATE certificate_material SET key_pem = NULL
+            WHERE key_pem IS NOT NULL AND (authority_id, serial) IN
+                  (SELECT authority_id, serial FROM certificates WHERE host_id = ? AND status != 'active')
+            """, [.integer(id)])
     }
 
     /// Hosts waiting for new keys, and since when.

@@ -126,7 +126,12 @@ public final class CAStore {
     }
 
     private func migrate() throws {
-        guard try appliedMigrations().count < Migration.all.count else { return }
+        let done = try appliedMigrations()
+        guard done.count < Migration.all.count else { return }
+        // PRAGMA foreign_keys is ignored inside a transaction: set it before, put it back after.
+        let rebuilds = Migration.all.contains { $0.foreignKeysOff && !done.contains($0.name) }
+        if rebuilds { try db.execute("PRAGMA foreign_keys = OFF") }
+        defer { if rebuilds { try? db.execute("PRAGMA foreign_keys = ON") } }
         try db.transaction {
             try db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)")
             let applied = try appliedMigrations()  // again, under the lock: another process may have won
@@ -134,6 +139,9 @@ public final class CAStore {
                 try db.execute(migration.sql)
                 try db.query("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
                              [.text(migration.name), .integer(Int64(Date().timeIntervalSince1970))])
+            }
+            if rebuilds, let broken = try db.query("PRAGMA foreign_key_check").first {
+                throw CAError.notADatabase(path: path, reason: "upgrading it would break a reference (\(broken.string("table")) row \(broken.int("rowid")) → \(broken.string("parent"))); nothing was changed. Restore it from a backup")
             }
             try db.execute("PRAGMA application_id = \(CAStore.applicationID)")
         }

@@ -1,7 +1,16 @@
 /// A named schema change. Migrations are append-only: once shipped, never edited or reordered.
 struct Migration: Sendable {
     let name: String
+    /// Rebuilds a table that others reference: SQLite checks foreign keys only when the whole
+    /// migration is done (`PRAGMA foreign_key_check` before the commit), not at each step.
+    var foreignKeysOff = false
     let sql: String
+
+    init(name: String, foreignKeysOff: Bool = false, sql: String) {
+        self.name = name
+        self.foreignKeysOff = foreignKeysOff
+        self.sql = sql
+    }
 
     static let all: [Migration] = [
         Migration(name: "0001_initial", sql: """
@@ -213,6 +222,56 @@ struct Migration: Sendable {
             CREATE INDEX certificates_by_not_after ON certificates (not_after, serial);
             -- list and list --json read in the order of issue: by this index SQLite streams the rows
             -- instead of sorting all of them first (memory that grew with the table).
+            CREATE INDEX certificates_in_issue_order ON certificates (created_at, host_name, kind DESC, serial);
+            """),
+        Migration(name: "0011_certificate_material", foreignKeysOff: true, sql: """
+            -- Each leaf's PEM (certificate and sealed key) in a table of its own. Inline they made
+            -- 'certificates' 160 MB at 100,000 rows, two rows a page: every listing and every status
+            -- change read or wrote all of it. The table is rebuilt (SQLite's twelve steps, foreign
+            -- keys off and checked before the commit), because dropping the columns would leave its
+            -- pages as sparse as before. Freed pages are zeroed: they held sealed keys.
+            PRAGMA secure_delete = ON;
+            CREATE TABLE certificates_0011 (
+                authority_id INTEGER NOT NULL REFERENCES authorities (id),
+                serial       TEXT    NOT NULL,   -- uppercase hex, 20 octets
+                host_id      INTEGER REFERENCES hosts (id) ON DELETE SET NULL,
+                host_name    TEXT,               -- kept when the host is removed
+                kind         TEXT    NOT NULL CHECK (kind IN ('server', 'client')),
+                subject      TEXT    NOT NULL,
+                names        TEXT    NOT NULL,   -- subjectAltName entries, one per line
+                key_type     TEXT    NOT NULL,
+                not_before   INTEGER NOT NULL,
+                not_after    INTEGER NOT NULL,
+                status       TEXT    NOT NULL CHECK (status IN ('active', 'superseded', 'revoked')),
+                fingerprint  TEXT    NOT NULL,
+                created_at   INTEGER NOT NULL,
+                replaces     TEXT,               -- the certificate a renewal or re-issue replaced
+                PRIMARY KEY (authority_id, serial)  -- a serial is never reused under one CA
+            );
+            INSERT INTO certificates_0011 (authority_id, serial, host_id, host_name, kind, subject, names, key_type,
+                                           not_before, not_after, status, fingerprint, created_at, replaces)
+                SELECT authority_id, serial, host_id, host_name, kind, subject, names, key_type,
+                       not_before, not_after, status, fingerprint, created_at, replaces
+                FROM certificates ORDER BY rowid;
+            CREATE TABLE certificate_material (
+                authority_id    INTEGER NOT NULL,
+                serial          TEXT    NOT NULL,
+                certificate_pem TEXT    NOT NULL,
+                key_pem         TEXT,               -- PKCS#8 under the issuer's wrapping secret; NULL when the host made it
+                PRIMARY KEY (authority_id, serial),
+                FOREIGN KEY (authority_id, serial) REFERENCES certificates (authority_id, serial)
+            );
+            INSERT INTO certificate_material (authority_id, serial, certificate_pem, key_pem)
+                SELECT authority_id, serial, certificate_pem, key_pem FROM certificates ORDER BY rowid;
+            DROP TABLE certificates;
+            ALTER TABLE certificates_0011 RENAME TO certificates;
+            CREATE INDEX certificates_by_serial ON certificates (serial);
+            CREATE INDEX certificates_by_host ON certificates (host_id, kind, status);
+            CREATE INDEX certificates_by_expiry ON certificates (status, not_after);
+            CREATE UNIQUE INDEX certificates_one_successor ON certificates (replaces) WHERE replaces IS NOT NULL;
+            CREATE INDEX certificates_by_host_name ON certificates (host_name, status);
+            CREATE INDEX certificates_by_authority ON certificates (authority_id, status, created_at, serial);
+            CREATE INDEX certificates_by_not_after ON certificates (not_after, serial);
             CREATE INDEX certificates_in_issue_order ON certificates (created_at, host_name, kind DESC, serial);
             """),
     ]
