@@ -7,6 +7,20 @@ import CAKit
 import Foundation
 import Glibc
 
+let usage = "usage: ca-bench [--quick] [--compare] [--keep] [issue|batch|process|compare|inventory|rotation|rotation100k|mint]…"
+let knownOptions: Set<String> = ["--quick", "--compare", "--keep"]
+let knownSections: Set<String> = ["issue", "batch", "process", "compare", "inventory", "rotation", "rotation100k", "mint"]
+if CommandLine.arguments.contains(where: { ["-h", "--help", "help"].contains($0) }) {
+    print(usage + "\n\nPrints the figures of DESIGN.md §7 (medians; compare as ratios within one run). With no section,\n"
+          + "every one but mint, compare and rotation100k (those two with --compare). --quick runs fewer repeats,\n"
+          + "--compare adds cfssl, openssl, mkcert and easy-rsa and a closing table of every speed target,\n"
+          + "--keep leaves the scratch databases for profiling.")
+    exit(0)
+}
+if let unknown = CommandLine.arguments.dropFirst().first(where: { $0.hasPrefix("-") ? !knownOptions.contains($0) : !knownSections.contains($0) }) {
+    FileHandle.standardError.write(Data("ca-bench: unknown argument '\(unknown)'\n\(usage)\n".utf8))
+    exit(64)
+}
 let quick = CommandLine.arguments.contains("--quick")
 let comparing = CommandLine.arguments.contains("--compare")
 /// Sections to run; all but mint, compare and rotation100k when none is named (those two with --compare).
