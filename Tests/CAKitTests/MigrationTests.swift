@@ -83,14 +83,14 @@ import Testing
     @Test func aDatabaseWithInlinePEMUpgradesWhole() throws {
         let scratch = try Scratch()
         let path = scratch.file("ca.sqlite3")
-        let names = (0..<40).map { "db\($0).example.com" }
+        let names = (0..<300).map { "db\($0).example.com" }
         let before: [String]
         do {
             let store = try CAStore.openOrCreate(path: path).store
             _ = try Issuer.createRoot(store: store, name: "old-ca", keyType: .ecP256, days: 3650, passphrase: nil, now: Date())
             try store.write {
                 for (index, name) in names.enumerated() {
-                    try store.insertHost(PostgresHost(name: HostName(name), dnsNames: [], ipAddresses: [IPAddress("10.9.0.\(index + 1)")],
+                    try store.insertHost(PostgresHost(name: HostName(name), dnsNames: [], ipAddresses: [IPAddress("10.9.\(index / 200).\(index % 200 + 1)")],
                                                       role: index == 0 ? .primary : .standby, postgresVersion: .default, dataDirectory: nil,
                                                       configDirectory: nil, osUser: "postgres", replicationUser: "replicator"), at: Date())
                 }
@@ -103,7 +103,7 @@ import Testing
             #expect(revoked.count == 1)
             before = try Self.lines(store)
         }
-        #expect(before.count == 90)
+        #expect(before.count == 610)
         #expect(before.filter { $0.contains("|no key|") }.count == 2)
 
         _ = try Self.sql(path, Self.backTo0010)
@@ -111,7 +111,7 @@ import Testing
         #expect(oldColumns.contains("certificate_pem,key_pem"))
         let keys = try Self.sql(path, "SELECT key_pem FROM certificates WHERE key_pem IS NOT NULL ORDER BY serial;")
             .components(separatedBy: "-----END ENCRYPTED PRIVATE KEY-----").dropLast().map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-        #expect(keys.count == 88)
+        #expect(keys.count == 608)
         #expect(try Self.copies(of: keys, in: path).allSatisfy { $0 == 1 })
 
         do {

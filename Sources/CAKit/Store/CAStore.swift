@@ -137,6 +137,16 @@ public final class CAStore {
             let applied = try appliedMigrations()  // again, under the lock: another process may have won
             for migration in Migration.all where !applied.contains(migration.name) {
                 try db.execute(migration.sql)
+                if let batched = migration.batched {
+                    // Slices by the rowids there are (keyset), whatever their gaps.
+                    let next = "SELECT max(rowid) AS end FROM (SELECT rowid FROM \(batched.table) WHERE rowid > ? ORDER BY rowid LIMIT \(batched.rows))"
+                    var low = Int64.min
+                    while case .integer(let end)? = try db.query(next, [.integer(low)]).first?["end"] {
+                        for statement in batched.statements { try db.query(statement, [.integer(low), .integer(end)]) }
+                        low = end
+                    }
+                    try db.execute(batched.finally)
+                }
                 try db.query("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
                              [.text(migration.name), .integer(Int64(Date().timeIntervalSince1970))])
             }

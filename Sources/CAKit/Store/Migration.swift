@@ -5,11 +5,24 @@ struct Migration: Sendable {
     /// migration is done (`PRAGMA foreign_key_check` before the commit), not at each step.
     var foreignKeysOff = false
     let sql: String
+    /// Work after `sql` done a slice of rows at a time, then `sql` of its own.
+    var batched: Batched? = nil
 
-    init(name: String, foreignKeysOff: Bool = false, sql: String) {
+    /// `statements` run once per slice of `rows` rowids of `table` (?1 < rowid <= ?2), in order, then
+    /// `finally`. Moving a large column out of a table this way (copy a slice, delete it) reuses the
+    /// freed pages as it goes: the file does not double, and no statement journals more than a slice.
+    struct Batched: Sendable {
+        let table: String
+        let rows: Int64
+        let statements: [String]
+        let finally: String
+    }
+
+    init(name: String, foreignKeysOff: Bool = false, sql: String, batched: Batched? = nil) {
         self.name = name
         self.foreignKeysOff = foreignKeysOff
         self.sql = sql
+        self.batched = batched
     }
 
     static let all: [Migration] = [
@@ -229,8 +242,18 @@ struct Migration: Sendable {
             -- 'certificates' 160 MB at 100,000 rows, two rows a page: every listing and every status
             -- change read or wrote all of it. The table is rebuilt (SQLite's twelve steps, foreign
             -- keys off and checked before the commit), because dropping the columns would leave its
-            -- pages as sparse as before. Freed pages are zeroed: they held sealed keys.
+            -- pages as sparse as before. The PEM moves a slice at a time (copied, then deleted from
+            -- the old table, whose indexes go first), so freed pages are reused as it goes, and they
+            -- are zeroed as they are freed: they held sealed keys.
             PRAGMA secure_delete = ON;
+            DROP INDEX certificates_by_serial;
+            DROP INDEX certificates_by_host;
+            DROP INDEX certificates_by_expiry;
+            DROP INDEX certificates_one_successor;
+            DROP INDEX certificates_by_host_name;
+            DROP INDEX certificates_by_authority;
+            DROP INDEX certificates_by_not_after;
+            DROP INDEX certificates_in_issue_order;
             CREATE TABLE certificates_0011 (
                 authority_id INTEGER NOT NULL REFERENCES authorities (id),
                 serial       TEXT    NOT NULL,   -- uppercase hex, 20 octets
@@ -261,18 +284,23 @@ struct Migration: Sendable {
                 PRIMARY KEY (authority_id, serial),
                 FOREIGN KEY (authority_id, serial) REFERENCES certificates (authority_id, serial)
             );
-            INSERT INTO certificate_material (authority_id, serial, certificate_pem, key_pem)
-                SELECT authority_id, serial, certificate_pem, key_pem FROM certificates ORDER BY rowid;
-            DROP TABLE certificates;
-            ALTER TABLE certificates_0011 RENAME TO certificates;
-            CREATE INDEX certificates_by_serial ON certificates (serial);
-            CREATE INDEX certificates_by_host ON certificates (host_id, kind, status);
-            CREATE INDEX certificates_by_expiry ON certificates (status, not_after);
-            CREATE UNIQUE INDEX certificates_one_successor ON certificates (replaces) WHERE replaces IS NOT NULL;
-            CREATE INDEX certificates_by_host_name ON certificates (host_name, status);
-            CREATE INDEX certificates_by_authority ON certificates (authority_id, status, created_at, serial);
-            CREATE INDEX certificates_by_not_after ON certificates (not_after, serial);
-            CREATE INDEX certificates_in_issue_order ON certificates (created_at, host_name, kind DESC, serial);
-            """),
+            """, batched: Batched(table: "certificates", rows: 500, statements: [
+                """
+                INSERT INTO certificate_material (authority_id, serial, certificate_pem, key_pem)
+                    SELECT authority_id, serial, certificate_pem, key_pem FROM certificates WHERE rowid > ?1 AND rowid <= ?2 ORDER BY rowid
+                """,
+                "DELETE FROM certificates WHERE rowid > ?1 AND rowid <= ?2",
+            ], finally: """
+                DROP TABLE certificates;
+                ALTER TABLE certificates_0011 RENAME TO certificates;
+                CREATE INDEX certificates_by_serial ON certificates (serial);
+                CREATE INDEX certificates_by_host ON certificates (host_id, kind, status);
+                CREATE INDEX certificates_by_expiry ON certificates (status, not_after);
+                CREATE UNIQUE INDEX certificates_one_successor ON certificates (replaces) WHERE replaces IS NOT NULL;
+                CREATE INDEX certificates_by_host_name ON certificates (host_name, status);
+                CREATE INDEX certificates_by_authority ON certificates (authority_id, status, created_at, serial);
+                CREATE INDEX certificates_by_not_after ON certificates (not_after, serial);
+                CREATE INDEX certificates_in_issue_order ON certificates (created_at, host_name, kind DESC, serial);
+                """)),
     ]
 }
