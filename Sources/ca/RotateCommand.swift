@@ -17,7 +17,7 @@ struct RotateCommand: ParsableCommand {
         subcommands: [Start.self, Status.self, Reissue.self, Finish.self, Abort.self])
 
     struct Start: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Make the next root and add it to the trust bundle.")
+        static let configuration = CommandConfiguration(commandName: "start", abstract: "Make the next root and add it to the trust bundle.")
         @Option(name: .long, help: ArgumentHelp("Key type (default: the current root's).", valueName: "type")) var key: String?
         @Option(name: .long, parsing: .unconditional, help: "Validity of the new root in days.") var days: Int = Validity.defaultRootDays
         @OptionGroup var passphrase: PassphraseOptions
@@ -37,7 +37,7 @@ struct RotateCommand: ParsableCommand {
     }
 
     struct Status: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show the stage and what each host must install next.")
+        static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the stage and what each host must install next.")
         @OptionGroup var global: GlobalOptions
 
         struct JSON: Encodable {
@@ -66,7 +66,7 @@ struct RotateCommand: ParsableCommand {
     }
 
     struct Reissue: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Re-issue every active leaf under the new root (resumable).")
+        static let configuration = CommandConfiguration(commandName: "reissue", abstract: "Re-issue every active leaf under the new root (resumable).")
         @OptionGroup var passphrase: PassphraseOptions
         @OptionGroup var global: GlobalOptions
 
@@ -89,7 +89,7 @@ struct RotateCommand: ParsableCommand {
     }
 
     struct Finish: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Retire the old root (refused while anything depends on it).")
+        static let configuration = CommandConfiguration(commandName: "finish", abstract: "Retire the old root (refused while anything depends on it).")
         @OptionGroup var global: GlobalOptions
         func run() throws {
             try Rotation(store: try CAStore.open(path: global.databasePath), vault: KeyVault { nil }).finish()
@@ -98,7 +98,7 @@ struct RotateCommand: ParsableCommand {
     }
 
     struct Abort: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Return to the old root alone (before finish).")
+        static let configuration = CommandConfiguration(commandName: "abort", abstract: "Return to the old root alone (before finish).")
         @OptionGroup var passphrase: PassphraseOptions
         @OptionGroup var global: GlobalOptions
         func run() throws {
