@@ -1,5 +1,5 @@
 import COpenSSL
-import Foundation
+import FoundationEssentials
 
 /// Readers for ASN.1 values certificates and CRLs share.
 enum ASN1Values {

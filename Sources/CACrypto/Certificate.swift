@@ -1,5 +1,6 @@
 import COpenSSL
-import Foundation
+import FoundationEssentials
+import Synchronization
 
 /// A signed X.509 certificate: an immutable value. Making one signs it.
 public final class Certificate: @unchecked Sendable {
@@ -10,8 +11,8 @@ public final class Certificate: @unchecked Sendable {
     /// A certificate built here from a raw public key carries no decoded key (OpenSSL decodes one only
     /// when it parses DER); `keyed` parses this certificate's DER once, when a key is first needed.
     private let keyDecoded: Bool
-    private let keyedLock = NSLock()
-    private var keyedCopy: OpaquePointer?
+    /// The parsed copy, once made (an address: a Mutex holds only Sendable values).
+    private let keyedCopy = Mutex<UInt?>(nil)
 
     init(owning raw: OpaquePointer, keyDecoded: Bool = true) throws {
         self.raw = raw
@@ -28,7 +29,7 @@ public final class Certificate: @unchecked Sendable {
 
     deinit {
         X509_free(raw)
-        if let keyedCopy { X509_free(keyedCopy) }
+        if let copy = keyedCopy.withLock({ $0 }), let pointer = OpaquePointer(bitPattern: copy) { X509_free(pointer) }
     }
 
     /// The handle for whatever needs the certificate's public key (its fingerprint, a signature check,
@@ -36,16 +37,16 @@ public final class Certificate: @unchecked Sendable {
     /// DER once, on first use.
     var keyed: OpaquePointer {
         if keyDecoded { return raw }
-        keyedLock.lock()
-        defer { keyedLock.unlock() }
-        if let keyedCopy { return keyedCopy }
-        let parsed: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
-            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
-            return d2i_X509(nil, &cursor, buffer.count)
+        return keyedCopy.withLock { copy in
+            if let copy, let pointer = OpaquePointer(bitPattern: copy) { return pointer }
+            let parsed: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
+                var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
+                return d2i_X509(nil, &cursor, buffer.count)
+            }
+            guard let parsed else { CryptoError.clearQueue(); return raw }
+            copy = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(parsed)))
+            return parsed
         }
-        guard let parsed else { CryptoError.clearQueue(); return raw }
-        keyedCopy = parsed
-        return parsed
     }
 
     /// Parses one PEM certificate.

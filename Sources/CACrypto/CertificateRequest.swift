@@ -1,5 +1,5 @@
 import COpenSSL
-import Foundation
+import FoundationEssentials
 
 /// A PKCS#10 certificate signing request: the public key a host made, signed by its private half,
 /// and what the host would like its certificate to say. A CA reads the wishes only to refuse those

@@ -1,5 +1,5 @@
 import COpenSSL
-import Foundation
+import FoundationEssentials
 
 /// A signed X.509 v2 CRL: an immutable value. Making one signs it.
 public final class CertificateRevocationList: @unchecked Sendable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Everything that distinguishes one certificate from another before it is signed.
 /// Key usage follows from `isCA` and the subject key's algorithm; it is not a free choice.

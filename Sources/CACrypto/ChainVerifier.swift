@@ -1,5 +1,5 @@
 import COpenSSL
-import Foundation
+import FoundationEssentials
 
 /// In-process path validation with OpenSSL's verifier: what PostgreSQL and libpq will decide.
 public enum ChainVerifier {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One line of a CRL.
 public struct RevokedEntry: Hashable, Sendable {

@@ -1,5 +1,5 @@
 import COpenSSL
-import Foundation
+import FoundationEssentials
 
 /// A TLS client handshake on a socket the caller connected (and, for PostgreSQL, already moved past
 /// the SSLRequest): what the server presents, nothing more. It does not verify: the caller checks the

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CAKit
-import Foundation
+import FoundationEssentials
+import Glibc
 
 @main
 struct CACommand: ParsableCommand {
@@ -37,18 +38,18 @@ struct CACommand: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch let error as CAError {
-            Terminal.error(error.localizedDescription)
+            Terminal.error(error.message)
             if CommandLine.arguments.contains("--verbose"), case .crypto(_, let details) = error {
                 for line in details { Terminal.error("  openssl: \(line)") }
             }
-            Foundation.exit(error.exitCode)
+            Glibc.exit(error.exitCode)
         } catch {
             // Help and version keep argument-parser's output; a usage error is one line, exit 64.
             let code = exitCode(for: error)
             if code == .success || error is ExitCode { exit(withError: error) }
             let message = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage"
             Terminal.error((message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message) + ". See 'ca --help'.")
-            Foundation.exit(code.rawValue == 0 ? 64 : code.rawValue)
+            Glibc.exit(code.rawValue == 0 ? 64 : code.rawValue)
         }
     }
 }

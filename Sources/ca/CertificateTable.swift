@@ -1,5 +1,6 @@
 import CAKit
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The inventory table shared by `list`, `show HOST`, `host show` and `demo`. Written straight into
 /// the output buffer: at 100,000 rows building a String per cell and then one for the table cost

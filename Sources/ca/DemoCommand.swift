@@ -1,6 +1,7 @@
 import ArgumentParser
 import CAKit
-import Foundation
+import FoundationEssentials
+import Glibc
 
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -39,7 +40,7 @@ struct DemoCommand: ParsableCommand {
             let started = Date()
             let result = try PostgresDemo { print($0) }.run(in: root)
             print("")
-            print("Done in \(String(format: "%.1f", Date().timeIntervalSince(started))) s. Both servers are still running:")
+            print("Done in \(Date().timeIntervalSince(started).fixed(1)) s. Both servers are still running:")
             print("  primary  psql -h \(result.pair.primary.socketDirectory) -p \(result.pair.primary.port) -U postgres   (as postgres)")
             print("  standby  psql -h \(result.pair.standby.socketDirectory) -p \(result.pair.standby.port) -U postgres")
             print("  ./ca status --db \(result.database);  ./ca doctor db2.demo.internal --root \(root) --db \(result.database)")
@@ -63,7 +64,7 @@ struct DemoCommand: ParsableCommand {
         print("  database   \(result.database)   (CA key unencrypted: demo only)")
         print("  trust      \(result.bundlePath)")
         for host in result.hosts {
-            print("  \(host.role.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  \(host.name.value)  names: \((host.dnsNames.map(\.value) + host.ipAddresses.map(\.description)).joined(separator: ", "))")
+            print("  \(host.role.rawValue.padded(to: 9))  \(host.name.value)  names: \((host.dnsNames.map(\.value) + host.ipAddresses.map(\.description)).joined(separator: ", "))")
         }
         print("")
         try CertificateTable.print(result.certificates)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CAKit
-import Foundation
+import FoundationEssentials
+import Glibc
 
 struct DeployCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -107,9 +108,9 @@ struct DeployCommand: ParsableCommand {
                 detail += "; " + (reload.hasPrefix("reloaded") ? String(reload.prefix { $0 != ";" }) : reload)
             }
             if !dryRun { detail += "; server \(result.serverSerial?.prefix(12) ?? "-"), client \(result.clientSerial?.prefix(12) ?? "-")" }
-            detail += String(format: " (%.1f s)", result.seconds)
+            detail += " (\(result.seconds.fixed(1)) s)"
         }
-        print("\(word.padding(toLength: 14, withPad: " ", startingAt: 0))\(host)  \(Terminal.oneLine(detail))")
+        print("\(word.padded(to: 14))\(host)  \(Terminal.oneLine(detail))")
         if dryRun, let changes = result.changes {
             for change in changes { print("    would be \(change.outcome): \(Terminal.oneLine(change.path))") }
         }
@@ -146,9 +147,9 @@ struct DeployCommand: ParsableCommand {
         func draw() {
             guard enabled, done < total, !running.isEmpty else { return }
             let names = running.prefix(3).joined(separator: ", ") + (running.count > 3 ? " …" : "")
-            FileHandle.standardError.write(Data("\r\u{1B}[K\(verb): \(done)/\(total) done, running: \(names)".utf8))
+            Terminal.standardError("\r\u{1B}[K\(verb): \(done)/\(total) done, running: \(names)")
         }
-        func clear() { if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) } }
+        func clear() { if enabled { Terminal.standardError("\r\u{1B}[K") } }
     }
 }
 

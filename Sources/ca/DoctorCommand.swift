@@ -1,6 +1,6 @@
 import ArgumentParser
 import CAKit
-import Foundation
+import FoundationEssentials
 import Glibc
 
 struct DoctorCommand: ParsableCommand {
@@ -62,7 +62,7 @@ struct DoctorCommand: ParsableCommand {
                                  findings: findings.map { .init(level: $0.level.rawValue, check: $0.check, path: $0.path, reason: $0.reason, fix: $0.fix) }))
         } else {
             for finding in findings {
-                print("\(finding.level.rawValue.padding(toLength: 4, withPad: " ", startingAt: 0))  \(finding.check): \(finding.path.map { "\($0): " } ?? "")\(finding.reason)")
+                print("\(finding.level.rawValue.padded(to: 4))  \(finding.check): \(finding.path.map { "\($0): " } ?? "")\(finding.reason)")
                 if finding.level != .ok, let fix = finding.fix { print("      fix: \(fix)") }
             }
             print("doctor '\(name)': \(counts.0) OK, \(counts.1) WARN, \(counts.2) FAIL")

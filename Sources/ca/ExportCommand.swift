@@ -1,6 +1,7 @@
 import ArgumentParser
 import CAKit
-import Foundation
+import FoundationEssentials
+import Glibc
 
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -75,8 +76,8 @@ enum SecretFile {
         if lstat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
             throw CAError.invalid("refusing to write '\(path.quotedForErrorLine)': it exists and is not a regular file (a link, a directory or a FIFO)")
         }
-        let directory = (path as NSString).deletingLastPathComponent
-        let temporary = (directory.isEmpty ? "" : directory + "/") + ".\((path as NSString).lastPathComponent).ca-tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let directory = Path.parent(path)
+        let temporary = (directory.isEmpty ? "" : directory + "/") + ".\(Path.lastComponent(path)).ca-tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CAError.io("cannot write '\(path.quotedForErrorLine)': \(String(cString: strerror(errno)))") }
         var done = false
@@ -86,7 +87,7 @@ enum SecretFile {
         }
         guard fchmod(fd, mode) == 0 else { throw CAError.io("cannot set the mode of '\(path.quotedForErrorLine)'") }
         let bytes = Array(text.utf8)
-        guard bytes.withUnsafeBytes({ Foundation.write(fd, $0.baseAddress, $0.count) }) == bytes.count, fsync(fd) == 0 else {
+        guard bytes.withUnsafeBytes({ Glibc.write(fd, $0.baseAddress, $0.count) }) == bytes.count, fsync(fd) == 0 else {
             throw CAError.io("cannot write '\(path.quotedForErrorLine)': \(String(cString: strerror(errno)))")
         }
         guard rename(temporary, path) == 0 else { throw CAError.io("cannot write '\(path.quotedForErrorLine)': \(String(cString: strerror(errno)))") }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CAKit
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Options every command takes.
 struct GlobalOptions: ParsableArguments {

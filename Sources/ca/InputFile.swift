@@ -1,5 +1,6 @@
 import CAKit
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Input a command reads from a file or from standard input ('-'): bounded, never a FIFO that
 /// blocks (O_NONBLOCK on open), never empty.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CAKit
-import Foundation
+import FoundationEssentials
+import Glibc
 
 struct InstallCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -146,5 +147,5 @@ extension SafeFileWriter.Outcome {
 }
 
 enum KeyFileRuleText {
-    static func octal(_ mode: UInt32) -> String { String(format: "%04o", mode) }
+    static func octal(_ mode: UInt32) -> String { { let digits = String(mode, radix: 8); return String(repeating: "0", count: max(0, 4 - digits.count)) + digits }() }
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
 import CAKit
-import Foundation
+import FoundationEssentials
 import Glibc
 
 struct IssueCommand: ParsableCommand {

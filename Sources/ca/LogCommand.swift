@@ -1,6 +1,7 @@
 import ArgumentParser
 import CAKit
-import Foundation
+import FoundationEssentials
+import Glibc
 
 struct LogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "log", abstract: "Show the audit log: who did what, when.")

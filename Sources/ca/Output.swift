@@ -1,5 +1,6 @@
 import CAKit
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Text tables and JSON, the two shapes of every report.
 enum Output {

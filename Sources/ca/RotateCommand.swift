@@ -1,6 +1,7 @@
 import ArgumentParser
 import CAKit
-import Foundation
+import FoundationEssentials
+import Glibc
 
 struct RotateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,5 @@
 import CAKit
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Standard output through a 64 KiB buffer, written with write(2): a listing of 100,000 rows is a
@@ -107,13 +107,12 @@ struct CertificateJSONStream {
     private static let hex = Array("0123456789abcdef".utf8)
 
     /// "2026-12-04T10:21:19Z", computed from the Unix seconds (days-to-civil, proleptic Gregorian).
-    /// Before the Gregorian reform ISO8601DateFormatter counts Julian days; those dates (only a
-    /// damaged row holds one) go through it so the bytes still match.
+    /// Before the Gregorian reform JSONEncoder's ISO 8601 style may count otherwise; those dates
+    /// (only a damaged row holds one) go through it so the bytes still match.
     private func date(_ value: Date) {
         let seconds = Int64(value.timeIntervalSince1970.rounded(.down))
         guard seconds >= -12_219_292_800 else {  // 1582-10-15
-            let formatter = ISO8601DateFormatter()
-            return string(formatter.string(from: value))
+            return string(Date.ISO8601FormatStyle().format(value))
         }
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let rest = seconds - days * 86_400

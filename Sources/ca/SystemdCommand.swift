@@ -1,6 +1,7 @@
 import ArgumentParser
 import CAKit
-import Foundation
+import FoundationEssentials
+import Glibc
 
 struct SystemdCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -53,7 +54,7 @@ struct SystemdCommand: ParsableCommand {
             PrivateDevices=yes
             ProtectSystem=strict
             ProtectHome=read-only
-            ReadWritePaths=\((database as NSString).deletingLastPathComponent) \((metricsFile as NSString).deletingLastPathComponent)
+            ReadWritePaths=\(Path.parent(database)) \(Path.parent(metricsFile))
             ProtectKernelTunables=yes
             ProtectKernelModules=yes
             ProtectKernelLogs=yes
@@ -89,8 +90,8 @@ struct SystemdCommand: ParsableCommand {
             return
         }
         let directory = Self.absolute(output)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+        var info = stat()
+        guard stat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
             throw CAError.invalid("invalid -o '\(output.quotedForErrorLine)': not a directory")
         }
         try SecretFile.write(service, to: directory + "/ca-maintain.service", mode: 0o644)

@@ -1,5 +1,5 @@
 import CAKit
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Everything that touches the terminal: errors, warnings, prompts.
@@ -7,7 +7,7 @@ enum Terminal {
     static var isInteractive: Bool { isatty(STDIN_FILENO) == 1 }
     static var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
 
-    static func error(_ message: String) { FileHandle.standardError.write(Data("error: \(oneLine(message))\n".utf8)) }
+    static func error(_ message: String) { standardError("error: \(oneLine(message))\n") }
 
     /// Control characters (a newline in a value, an escape sequence) shown escaped, so an error is one line.
     static func oneLine(_ text: String) -> String {
@@ -27,15 +27,25 @@ enum Terminal {
         }
         return out
     }
-    static func warning(_ message: String) { FileHandle.standardError.write(Data("warning: \(message)\n".utf8)) }
-    static func note(_ message: String) { FileHandle.standardError.write(Data("\(message)\n".utf8)) }
+    static func warning(_ message: String) { standardError("warning: \(message)\n") }
+    static func note(_ message: String) { standardError("\(message)\n") }
 
     /// A progress bar on stderr, redrawn in place: "[#####.....] done/total".
     static func progressBar(done: Int, total: Int) {
         let width = 30, filled = total == 0 ? width : width * min(done, total) / total
-        FileHandle.standardError.write(Data("\r[\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total)".utf8))
+        standardError("\r[\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(done)/\(total)")
     }
-    static func endProgressBar() { FileHandle.standardError.write(Data("\n".utf8)) }
+    static func endProgressBar() { standardError("\n") }
+
+    /// Writes to stderr whole (write(2) again after a short write or EINTR); an error is dropped.
+    static func standardError(_ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+            if written < 0 { if errno == EINTR { continue }; return }
+            bytes = bytes.dropFirst(written)
+        }
+    }
 
     /// Reads a line from /dev/tty with echo off.
     static func readSecret(prompt: String) throws -> String {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Keeps each trusted CA's CRL current. A stored CRL is reused while it has more than a third of
 /// its period left and no revocation came after it; otherwise a new one is signed with the next

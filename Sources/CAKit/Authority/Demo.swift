@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// The README's first command: a scratch CA with a primary and a standby, all under one directory.
@@ -31,7 +31,7 @@ public enum Demo {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw CAError.io("cannot create the demo directory '\(path)': \(error.localizedDescription)")
+            throw CAError.io("cannot create the demo directory '\(path)': \(error.message)")
         }
         return path
     }

@@ -1,4 +1,5 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
 
 /// Runs issuance in a fixed order: validate → build → sign → store. Keys are generated and
 /// certificates signed before the write transaction opens, so the database lock is held only
@@ -316,18 +317,19 @@ struct Signer: Sendable {
 
     /// Results filled in by worker threads, each slot by one thread.
     private final class Results<Value>: @unchecked Sendable {
-        private let lock = NSLock()
+        private let lock = Lock()
         private var slots: [Result<Value, Error>?]
         private var anyFailed = false
         init(count: Int) { slots = Array(repeating: nil, count: count) }
-        var failed: Bool { lock.lock(); defer { lock.unlock() }; return anyFailed }
+        var failed: Bool { lock.withLock { anyFailed } }
         func set(_ index: Int, _ result: Result<Value, Error>) {
-            lock.lock(); defer { lock.unlock() }
-            slots[index] = result
-            if case .failure = result { anyFailed = true }
+            lock.withLock {
+                slots[index] = result
+                if case .failure = result { anyFailed = true }
+            }
         }
         func values() throws -> [Value] {
-            lock.lock(); defer { lock.unlock() }
+            let slots = lock.withLock { self.slots }
             var out: [Value] = []
             out.reserveCapacity(slots.count)
             for slot in slots {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Decrypts authority keys, each at most once per process: the slow KDF is paid once, never
 /// per certificate. The passphrase is asked for lazily, only if an encrypted key is needed.

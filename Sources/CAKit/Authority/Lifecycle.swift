@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Revocation, renewal and CA renewal. Each operation is one transaction; the CRL is re-signed in
 /// the same transaction as a revocation, so the database never holds a revocation its CRL lacks.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// `ca demo --postgres`: a primary and a standby really running and replicating over verified TLS

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Staged CA rotation (DESIGN.md §5). Authority statuses carry the stage: `next` is trusted but does
@@ -51,7 +51,7 @@ public struct Rotation {
         let oldCertificate = try old.certificate()
         let generation = try store.authorities().count + 1
         // The new root's CN: the old one's, generation number replaced ('Acme CA' → 'Acme CA G2').
-        let base = oldCertificate.subjectName.commonName.replacingOccurrences(of: #" G[0-9]+$"#, with: "", options: .regularExpression)
+        let base = oldCertificate.subjectName.commonName.replacing(#/ G[0-9]+$/#, with: "")
         let name = "\(base.isEmpty ? old.name : base) G\(generation)"
         let validity = try Validity.root(now: now, days: days ?? Validity.defaultRootDays)
         if old.keyEncrypted && passphrase == nil { throw CAError.passphraseRequired }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Seals on the rows that decide trust and paths. Anyone who can write the SQLite file (a restored
 /// backup, shared storage) could otherwise add a CA that every trust bundle then ships, or move the

@@ -1,5 +1,5 @@
 import CSystem
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// A child with its standard input fed from memory and both outputs captured (bounded), ended by its

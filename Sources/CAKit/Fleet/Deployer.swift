@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// `ca deploy`: each host's material carried over the operator's ssh and installed there by the
 /// remote's own `ca install --bundle -`. Hosts run in parallel with a bound, standbys before
@@ -193,7 +193,7 @@ public enum Deployer {
         if target.newKey { remote.append("--new-key") }
         if let pin = target.pin { remote += ["--ca-fingerprint", pin] }
         let run: ChildProcess.Result
-        do { run = try transport.run(destination: destination, remote: remote, input: target.bundle) } catch { return failure(.connect, "\(error.localizedDescription)") }
+        do { run = try transport.run(destination: destination, remote: remote, input: target.bundle) } catch { return failure(.connect, "\(error.message)") }
         if run.timedOut { return failure(.request, "no answer within \(Int(transport.timeout)) s; rerun deploy (a key made there is reused)") }
         if run.status == 255 && !run.stderrText.contains("error: ") { return failure(.connect, lastLine(run.stderrText) ?? "ssh failed (exit 255)") }
         guard run.status == 0 else { return failure(.request, remoteError(run.stderrText) ?? "the remote request exited \(run.status) and said nothing") }
@@ -206,7 +206,7 @@ public enum Deployer {
     static func checkVersion(_ destination: String, transport: SSHTransport, minimum: String, what: String) -> Swift.Result<String, VersionFailure> {
         func fail(_ stage: Stage, _ message: String) -> Swift.Result<String, VersionFailure> { .failure(VersionFailure(stage: stage, message: message)) }
         let version: ChildProcess.Result
-        do { version = try transport.run(destination: destination, remote: ["--version"]) } catch { return fail(.connect, "\(error.localizedDescription)") }
+        do { version = try transport.run(destination: destination, remote: ["--version"]) } catch { return fail(.connect, "\(error.message)") }
         if version.timedOut { return fail(.connect, "no answer within \(Int(transport.timeout)) s") }
         if version.status == 255 { return fail(.connect, lastLine(version.stderrText) ?? "ssh failed (exit 255)") }
         let stderrLine = lastLine(version.stderrText)
@@ -214,7 +214,7 @@ public enum Deployer {
             return fail(.version, "ca is not installed there (remote: \(stderrLine ?? "exit \(version.status)")): install ca \(minimum) or later on the host, or point --remote-ca at it")
         }
         guard version.status == 0 else { return fail(.version, "'\(transport.remoteCA.joined(separator: " ")) --version' failed there: \(stderrLine ?? "exit \(version.status)")") }
-        let remoteVersion = String(clean(version.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)).prefix(40))
+        let remoteVersion = String(clean(version.stdoutText.trimmed).prefix(40))
         guard CAVersion.components(remoteVersion) != nil else {
             return fail(.version, "the remote 'ca --version' printed '\(remoteVersion)', not a version: is --remote-ca pointing at ca?")
         }
@@ -273,23 +273,22 @@ public enum Deployer {
         if options.dryRun { remote.append("--dry-run") }
         if let pin = target.pin { remote += ["--ca-fingerprint", pin] }
         let install: ChildProcess.Result
-        do { install = try transport.run(destination: destination, remote: remote, input: target.bundle) } catch { return failure(.connect, "\(error.localizedDescription)") }
+        do { install = try transport.run(destination: destination, remote: remote, input: target.bundle) } catch { return failure(.connect, "\(error.message)") }
         if install.timedOut { return failure(.install, "no answer within \(Int(transport.timeout)) s; the remote install may have finished: rerun deploy, which changes nothing twice") }
         if install.status == 255 && !install.stderrText.contains("error: ") { return failure(.connect, lastLine(install.stderrText) ?? "ssh failed (exit 255)") }
         guard install.status == 0 else { return failure(.install, remoteError(install.stderrText) ?? "the remote install exited \(install.status) and said nothing") }
-        guard let report = try? JSONSerialization.jsonObject(with: Data(install.stdout.prefix(1 << 20))) as? [String: Any],
-              let operations = report["operations"] as? [[String: Any]] else {
+        guard let report = try? JSONDecoder().decode(RemoteReport.self, from: Data(install.stdout.prefix(1 << 20))) else {
             return failure(.install, "the remote install succeeded but printed no report ca could read: '\(clean(String(install.stdoutText.prefix(120))))'")
         }
         var counts: [String: Int] = [:]
         var changes: [Change] = []
-        for operation in operations {
-            let outcome = clean(operation["outcome"] as? String ?? "?")
+        for operation in report.operations {
+            let outcome = clean(operation.outcome ?? "?")
             counts[outcome, default: 0] += 1
-            if outcome != "unchanged" { changes.append(Change(path: clean(operation["path"] as? String ?? "?"), outcome: outcome)) }
+            if outcome != "unchanged" { changes.append(Change(path: clean(operation.path ?? "?"), outcome: outcome)) }
         }
-        let changed = report["changed"] as? Bool ?? !changes.isEmpty
-        let notes = (report["notes"] as? [String] ?? []).prefix(10).map { clean($0) }
+        let changed = report.changed ?? !changes.isEmpty
+        let notes = (report.notes ?? []).prefix(10).map { clean($0) }
         return done {
             $0.result = options.dryRun ? (changed ? .wouldChange : .noChange) : (changed ? .deployed : .unchanged)
             $0.counts = counts
@@ -321,4 +320,12 @@ public enum Deployer {
         }
         return out
     }
+}
+
+/// What a remote `ca install --json` reports, as far as deploy reads it.
+private struct RemoteReport: Decodable {
+    struct Operation: Decodable { let outcome: String?; let path: String? }
+    let operations: [Operation]
+    let changed: Bool?
+    let notes: [String]?
 }

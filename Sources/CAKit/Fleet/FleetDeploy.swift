@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One `deploy` over a set of hosts, as `ca deploy` and `ca maintain` run it: hosts that make their own
 /// keys and need certificates first `ca request` there (signed here as each envelope arrives); then every
@@ -112,7 +112,7 @@ public final class FleetDeploy {
                     var result = Deployer.Result(host: name, role: target.host.role.rawValue, result: .failed, seconds: seconds)
                     result.stage = .sign
                     result.remoteVersion = version
-                    result.error = "\(error.localizedDescription)"
+                    result.error = "\(error.message)"
                     failed = result
                 }
             }
@@ -141,8 +141,8 @@ public final class FleetDeploy {
             }
         } catch {
             recordingWarnings.append(result.succeeded
-                ? "'\(result.host)' was deployed but the database could not record it (\(error.localizedDescription)); rerun deploy for it"
-                : "the failure of '\(result.host)' could not be written to the audit log (\(error.localizedDescription))")
+                ? "'\(result.host)' was deployed but the database could not record it (\(error.message)); rerun deploy for it"
+                : "the failure of '\(result.host)' could not be written to the audit log (\(error.message))")
         }
     }
 

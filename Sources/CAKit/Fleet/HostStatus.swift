@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Per host, for `ca status`: what it was last given and how, what the last probe saw, and what it
 /// must install next. Read from the database alone (no passphrase).

@@ -1,5 +1,5 @@
 import CSystem
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// `ca maintain`: one idempotent run for a timer. It renews every active leaf expiring within the
@@ -131,7 +131,7 @@ public struct Maintainer {
                     try store.record("maintain", subject: "fleet", detail: (report.ok ? "ok: " : "left undone: ") + report.summary, at: report.finishedAt)
                 }
             } catch {
-                report.problems.append("the run could not be recorded (\(error.localizedDescription))")
+                report.problems.append("the run could not be recorded (\(error.message))")
             }
         }
         return report
@@ -172,7 +172,7 @@ public final class MaintainLock {
             var buffer = [UInt8](repeating: 0, count: 32)
             let n = pread(fd, &buffer, buffer.count, 0)
             close(fd)
-            if code == EWOULDBLOCK { return .busy(pid: String(decoding: buffer.prefix(max(0, n)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) }
+            if code == EWOULDBLOCK { return .busy(pid: String(decoding: buffer.prefix(max(0, n)), as: UTF8.self).trimmed) }
             throw CAError.io("cannot take the maintain lock '\(path)': \(String(cString: strerror(code)))")
         }
         let pid = Array("\(getpid())\n".utf8)

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Work that waits on the network (ssh, probes), on threads, at most `limit` at once. `started` and
 /// `finished` run on the calling thread, `finished` as each item completes, so a caller can record
@@ -14,9 +14,7 @@ public enum Parallel {
                 next += 1
                 running += 1
                 started(item)
-                let thread = Thread { inbox.post((index, body(item))) }
-                thread.stackSize = 1 << 20
-                thread.start()
+                startThread(stackSize: 1 << 20) { inbox.post((index, body(item))) }
             }
             let (index, result) = inbox.take()
             running -= 1
@@ -29,25 +27,5 @@ public enum Parallel {
         var slots = [R?](repeating: nil, count: items.count)
         run(items, limit: limit, finished: { slots[$0] = $1 }, body)
         return slots.map { $0! }
-    }
-
-    /// Results handed from the worker threads to the calling one.
-    final class Inbox<Item>: @unchecked Sendable {
-        private let condition = NSCondition()
-        private var items: [Item] = []
-
-        func post(_ item: Item) {
-            condition.lock()
-            items.append(item)
-            condition.signal()
-            condition.unlock()
-        }
-
-        func take() -> Item {
-            condition.lock()
-            defer { condition.unlock() }
-            while items.isEmpty { condition.wait() }
-            return items.removeFirst()
-        }
     }
 }

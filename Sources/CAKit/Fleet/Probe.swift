@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// What a PostgreSQL server really serves, seen the way libpq sees it: TCP, PostgreSQL's SSLRequest,
@@ -51,7 +51,7 @@ public struct Probe: Sendable {
             try sslRequest(fd)
             served = try CAError.translatingCrypto { try TLSHandshake.run(socket: fd, serverName: host.name.value) }
         } catch {
-            return result(.unreachable, error.localizedDescription)
+            return result(.unreachable, error.message)
         }
         guard let leaf = served.chain.first else { return result(.unreachable, "the server sent no certificate") }
         let tls = "\(served.protocolVersion) \(served.cipher)"
@@ -153,7 +153,7 @@ public struct Probe: Sendable {
             }
             return (results, nil)
         } catch {
-            return (results, error.localizedDescription)
+            return (results, error.message)
         }
     }
 }

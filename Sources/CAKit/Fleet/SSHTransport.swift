@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// How `deploy` reaches a host: the operator's own OpenSSH client (so ~/.ssh/config, agents, jump
 /// hosts and known_hosts all apply), run without a shell on our side, and `ca` on the far side.
@@ -40,7 +41,7 @@ public struct SSHTransport: Sendable {
     /// A word for the remote shell: ssh hands the remote side one string, which its login shell splits.
     public static func shellQuote(_ word: String) -> String {
         if !word.isEmpty && word.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_./=:,@%+".contains($0)) }) { return word }
-        return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        return "'" + word.replacing("'", with: "'\\''") + "'"
     }
 
     /// The ssh argv for running `remote` (ca's arguments) on `destination`: no terminal, no prompt

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Checks an installed host the way PostgreSQL and libpq will: the settings in effect, the files
@@ -235,7 +235,7 @@ public struct Doctor {
         var parts: [String: String] = [:]
         for item in text.split(separator: " ") {
             let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
-            if pair.count == 2 { parts[pair[0]] = pair[1].trimmingCharacters(in: CharacterSet(charactersIn: "'")) }
+            if pair.count == 2 { parts[pair[0]] = pair[1].trimming { $0 == "'" } }
         }
         return parts
     }

@@ -1,5 +1,5 @@
 import CSystem
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// The one way `install`, `doctor` and the settings reader reach files (Go's `os.Root`, systemd's
@@ -379,7 +379,7 @@ public final class FileRoot {
 
     public func readAs(_ account: Account, _ path: String, limit: Int = FileRoot.defaultReadLimit) -> Access {
         let chased: Chased
-        do { chased = try chase(path) } catch { return .refused((error as? CAError)?.localizedDescription ?? "\(error)") }
+        do { chased = try chase(path) } catch { return .refused((error as? CAError)?.message ?? "\(error)") }
         for directory in chased.directories.dropLast(chased.info?.kind == .directory ? 1 : 0) {
             if !account.may(0o1, owner: directory.info.uid, group: directory.info.gid, mode: directory.info.mode) {
                 return .refused("'\(account.name)' cannot search '\(directory.path)'")
@@ -406,7 +406,7 @@ public final class FileRoot {
             }
             return .read(bytes: bytes, info: opened, chased: chased.path)
         } catch {
-            return .refused((error as? CAError)?.localizedDescription ?? "\(error)")
+            return .refused((error as? CAError)?.message ?? "\(error)")
         }
     }
 

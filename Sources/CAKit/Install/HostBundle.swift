@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The file `ca export` writes and `ca install --bundle` reads: one JSON document with everything a
 /// host needs. Keys are PKCS#8 under the bundle passphrase (PBKDF2-SHA256 600k, AES-256) unless
@@ -87,7 +87,7 @@ public enum HostBundle {
         do {
             envelope = try decoder.decode(Envelope.self, from: Data(text.utf8))
         } catch {
-            if let old = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], let version = old["format"] as? String {
+            if let version = (try? JSONDecoder().decode(FormatField.self, from: Data(text.utf8)))?.format {
                 throw CAError.invalid("unsupported host bundle format '\(version.quotedForError)': this ca reads \(format) (signed); export it again with this ca")
             }
             throw CAError.invalid("not a ca host bundle (expected the JSON that 'ca export' writes)")
@@ -99,7 +99,7 @@ public enum HostBundle {
         do {
             document = try decoder.decode(Document.self, from: Data(envelope.document.utf8))
         } catch let error as CAError {
-            throw CAError.invalid("the host bundle holds an invalid value: \(error.localizedDescription)")
+            throw CAError.invalid("the host bundle holds an invalid value: \(error.message)")
         } catch DecodingError.keyNotFound(let key, let context) {
             let path = (context.codingPath + [key]).map(\.stringValue).joined(separator: ".")
             throw CAError.invalid("not a ca host bundle: '\(path)' is missing (expected the JSON that 'ca export' writes)")

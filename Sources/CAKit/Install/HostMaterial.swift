@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Everything one host needs, in memory: its record and peers, the trust bundle, the CRLs, and
 /// its two certificates with their keys (plain PKCS#8 here; encrypted at rest and in bundles).
@@ -131,6 +131,6 @@ public struct HostMaterial: Sendable {
             // Length-prefixed, so no two different inputs concatenate to the same bytes.
             bytes += Array("\(part.count):".utf8) + part
         }
-        return Digest.sha256(bytes).map { String(format: "%02x", $0) }.joined()
+        return Digest.sha256(bytes).lowercaseHex
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Turns a host's material into an install plan and checks the whole plan against PostgreSQL's
@@ -305,7 +305,7 @@ public struct InstallPlanner {
         do {
             read = try root.read(path, limit: 4 << 20)
         } catch let error as CAError {
-            throw CAError.invalid("refusing to edit '\(path)': \(error.localizedDescription)", fix: "Create the cluster first; ca edits its existing config files.")
+            throw CAError.invalid("refusing to edit '\(path)': \(error.message)", fix: "Create the cluster first; ca edits its existing config files.")
         }
         guard read.info.links == 1 else {
             throw CAError.invalid("refusing to edit '\(path)': it has \(read.info.links) hard links, so it may be another file too")
@@ -366,13 +366,13 @@ public struct InstallPlanner {
             return planned[path].map { ($0.uid, $0.gid, $0.mode) }
         }
         func searchable(_ file: String, for op: PlannedOperation) throws {
-            var directory = (file as NSString).deletingLastPathComponent
+            var directory = Path.parent(file)
             while directory.count > layout.root.count && directory != "/" {
                 if let a = try attributes(directory), !user.may(0o1, owner: a.uid, group: a.gid, mode: a.mode) {
                     throw CAError.invalid("refusing to install: '\(user.name)' cannot reach '\(op.path)' because it cannot search '\(directory)' (\(accounts.userName(a.uid)):\(accounts.groupName(a.gid)) \(KeyFileRule.octal(a.mode)))",
                                           fix: "Add '\(user.name)' to that directory's group or fix its mode.")
                 }
-                directory = (directory as NSString).deletingLastPathComponent
+                directory = Path.parent(directory)
             }
         }
         let names = Dictionary(layout.managedLinks.map { ($0.target.components(separatedBy: "/").last ?? "", $0.link) }, uniquingKeysWith: { a, _ in a })
@@ -408,10 +408,10 @@ public struct InstallPlanner {
         for op in operations {
             if op.kind == .directory {
                 var missing: [String] = []
-                var parent = (op.path as NSString).deletingLastPathComponent
+                var parent = Path.parent(op.path)
                 while try parent.count > root.prefix.count && parent != "/" && !planned.contains(parent) && root.entry(parent) == nil {
                     missing.insert(parent, at: 0)
-                    parent = (parent as NSString).deletingLastPathComponent
+                    parent = Path.parent(parent)
                 }
                 for path in missing {
                     planned.insert(path)

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Runs a checked plan: directories, files, links, config, in that order; then an optional reload.
@@ -89,7 +89,7 @@ public struct Installer {
         // the OS user, never as root.
         var pgctl = "/usr/lib/postgresql/\(version)/bin/pg_ctl"
         if case .verified(let postmaster) = Postmaster.find(dataDirectory: plan.layout.dataDirectory, osUser: plan.host.osUser, root: plan.root) {
-            let beside = (postmaster.program as NSString).deletingLastPathComponent + "/pg_ctl"
+            let beside = Path.parent(postmaster.program) + "/pg_ctl"
             if FileManager.default.isExecutableFile(atPath: beside) { pgctl = beside }
         }
         guard FileManager.default.isExecutableFile(atPath: pgctl) else {
@@ -97,7 +97,7 @@ public struct Installer {
         }
         let output = try LocalCluster.run(asUser: plan.host.osUser, pgctl, ["-D", plan.layout.configDirectory, "-w", "-t", "60", "-m", "fast", "restart"])
         guard output.ok else {
-            throw CAError.io("the files are installed, but pg_ctl restart failed: \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw CAError.io("the files are installed, but pg_ctl restart failed: \(output.stderr.trimmed)")
         }
         return "restarted PostgreSQL \(version) (pg_ctl -D \(plan.layout.configDirectory) restart)."
     }

@@ -1,5 +1,5 @@
 import CSystem
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Applies a checked plan as one transaction, through `FileRoot` only:
@@ -134,7 +134,7 @@ public struct SafeFileWriter {
     /// every generation that `current` does not name is unused.
     private func removeLeftovers(_ operations: [PlannedOperation]) throws {
         var directories = Set<String>()
-        for op in operations { directories.insert((op.path as NSString).deletingLastPathComponent) }
+        for op in operations { directories.insert(Path.parent(op.path)) }
         for op in operations where op.generationName != nil { directories.insert(generationHost(op)) }
         for path in directories.sorted() {
             guard case .success(let directory) = try root.resolveDirectory(path) else { continue }
@@ -172,13 +172,13 @@ public struct SafeFileWriter {
     }
 
     private func generationHost(_ op: PlannedOperation) -> String {
-        ((op.path as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
+        Path.parent(Path.parent(op.path))
     }
 
     private func look(_ op: PlannedOperation) throws -> Look {
         if op.generationName != nil { return try lookInGeneration(op) }
-        let parentPath = (op.path as NSString).deletingLastPathComponent
-        let name = (op.path as NSString).lastPathComponent
+        let parentPath = Path.parent(op.path)
+        let name = Path.lastComponent(op.path)
         let parent: FileRoot.Directory
         switch try root.resolveDirectory(parentPath) {
         case .failure(.missing) where dryRun: return Look(outcome: .created)
@@ -205,7 +205,7 @@ public struct SafeFileWriter {
                 }
                 if keepForeign, let current, !current.isEmpty, !String(decoding: current, as: UTF8.self).contains("Written by ca") {
                     let backup = try freeBackupName(parent, op.path)
-                    return Look(outcome: .backedUp(to: backup), existing: info, backupName: (backup as NSString).lastPathComponent)
+                    return Look(outcome: .backedUp(to: backup), existing: info, backupName: Path.lastComponent(backup))
                 }
                 return Look(outcome: .updated, existing: info)
             case .symlink:
@@ -224,7 +224,7 @@ public struct SafeFileWriter {
             case .regular:
                 if case .systemName = op.rule { return Look(outcome: .updated, existing: info) }  // a file an earlier ca wrote
                 let backup = try freeBackupName(parent, op.path)
-                return Look(outcome: .backedUp(to: backup), existing: info, backupName: (backup as NSString).lastPathComponent)
+                return Look(outcome: .backedUp(to: backup), existing: info, backupName: Path.lastComponent(backup))
             default:
                 throw refusal(op.path, "exists and is \(info.kindName); ca replaces only files and links")
             }
@@ -233,7 +233,7 @@ public struct SafeFileWriter {
 
     /// The rules of `PlannedOperation.Rule` for what stands at a target now.
     private func checkRule(_ op: PlannedOperation, _ info: FileRoot.Info, _ parent: FileRoot.Directory) throws {
-        let name = (op.path as NSString).lastPathComponent
+        let name = Path.lastComponent(op.path)
         switch op.rule {
         case .standard, .managed:
             return
@@ -249,12 +249,11 @@ public struct SafeFileWriter {
     }
 
     private func freeBackupName(_ parent: FileRoot.Directory, _ path: String) throws -> String {
-        let stamp = ISO8601DateFormatter.string(from: now, timeZone: TimeZone(identifier: "UTC")!, formatOptions: [.withYear, .withMonth, .withDay, .withTime])
-            .replacingOccurrences(of: ":", with: "")
+        let stamp = now.iso8601.filter { $0.isNumber || $0 == "T" }  // 20270115T080000
         let base = "\(path).ca-backup-\(stamp)"
         for attempt in 0..<100 {
             let candidate = attempt == 0 ? base : "\(base)-\(attempt)"
-            if FileRoot.entry(in: parent.fd, (candidate as NSString).lastPathComponent) == nil { return candidate }
+            if FileRoot.entry(in: parent.fd, Path.lastComponent(candidate)) == nil { return candidate }
         }
         throw refusal(path, "every backup name '\(base)…' is taken")
     }
@@ -331,8 +330,8 @@ public struct SafeFileWriter {
                 try sync(host.fd)
             }
             for (index, op) in operations.enumerated() where op.generationName == nil && op.kind != .directory && looks[index].outcome != .unchanged {
-                let parentPath = (op.path as NSString).deletingLastPathComponent
-                let name = (op.path as NSString).lastPathComponent
+                let parentPath = Path.parent(op.path)
+                let name = Path.lastComponent(op.path)
                 let parent = try root.directory(parentPath)
                 let temporary = temporaryName(name)
                 switch op.kind {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The inventory as Prometheus text exposition (format 0.0.4), for node_exporter's textfile
 /// collector: what expires when, how fresh each CRL is, what each host was last given and what its
@@ -59,7 +59,7 @@ public enum Exposition {
 
     /// Label values: backslash, double quote and line feed escaped, as the text format requires.
     static func escape(_ value: String) -> String {
-        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+        value.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"").replacing("\n", with: "\\n")
     }
 
     static func format(_ value: Double) -> String {

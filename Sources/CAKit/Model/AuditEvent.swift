@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One line of the audit log: who did what, when, to which subject and serial.
 public struct AuditEvent: Sendable {

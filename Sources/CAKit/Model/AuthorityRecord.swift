@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A CA certificate the database holds, with its key (encrypted unless created with --no-passphrase).
 public struct AuthorityRecord: Sendable {

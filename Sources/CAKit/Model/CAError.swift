@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Every failure a person can act on: what failed, the value quoted, the rule, the fix.
 public enum CAError: Error, Equatable, Sendable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One certificate as an inventory shows it: the columns `list` prints, no PEM, nothing parsed
 /// that a listing does not print (the SAN names stay one string until asked for).

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One issued leaf certificate as the inventory holds it.
 public struct CertificateRecord: Sendable {

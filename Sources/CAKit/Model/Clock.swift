@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// ca's notion of now. `CA_TEST_CLOCK_OFFSET` (whole seconds, ±20 years at most) moves it, for tests
 /// that need certificates and CRLs made in the past (near expiry now) while real servers check them

@@ -25,7 +25,7 @@ public struct PostgresVersion: Hashable, Comparable, Codable, Sendable, CustomSt
 
     /// The content of a data directory's PG_VERSION: its text (for messages) and the version, if ca knows it.
     public static func dataDirectoryFile(_ bytes: [UInt8]) -> (text: String, version: PostgresVersion?) {
-        let text = String(decoding: bytes.prefix(64), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = String(decoding: bytes.prefix(64), as: UTF8.self).trimmed
         return (text, try? PostgresVersion(text))
     }
 

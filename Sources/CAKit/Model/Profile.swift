@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Certificate presets: one source of truth for what each kind of certificate contains.
 public struct Profile: Sendable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// A certificate's validity window, worked out from the clock, a requested length and the

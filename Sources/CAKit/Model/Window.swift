@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A span of time given as `30d`, `12h`, `2w` or a bare number of days, as in `--expiring 30d`.
 public struct Window: Equatable, Sendable {

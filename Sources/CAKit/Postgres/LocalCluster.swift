@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// A throwaway PostgreSQL server on loopback, run as the `postgres` OS user through runuser:
@@ -81,7 +81,7 @@ public final class LocalCluster: @unchecked Sendable {
     }
 
     private func require(_ output: Output, _ what: String) throws -> Output {
-        guard output.ok else { throw CAError.io("\(what) failed: \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        guard output.ok else { throw CAError.io("\(what) failed: \(output.stderr.trimmed)") }
         return output
     }
 
@@ -94,10 +94,11 @@ public final class LocalCluster: @unchecked Sendable {
     /// Appends lines to postgresql.conf (later lines win).
     public func appendSettings(_ lines: [String]) throws {
         let path = dataDirectory + "/postgresql.conf"
-        guard let handle = FileHandle(forWritingAtPath: path) else { throw CAError.io("cannot open \(path)") }
-        defer { try? handle.close() }
-        handle.seekToEndOfFile()
-        handle.write(Data(("\n" + lines.joined(separator: "\n") + "\n").utf8))
+        let fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw CAError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let text = Array(("\n" + lines.joined(separator: "\n") + "\n").utf8)
+        guard write(fd, text, text.count) == text.count else { throw CAError.io("cannot append to \(path): \(String(cString: strerror(errno)))") }
     }
 
     public func start() throws {
@@ -127,7 +128,7 @@ public final class LocalCluster: @unchecked Sendable {
     /// One SQL command over the Unix socket as the postgres superuser; rows as `a|b` lines.
     public func sql(_ command: String) throws -> String {
         try require(run(binaries + "/psql", ["-h", socketDirectory, "-p", String(port), "-U", "postgres", "-d", "postgres", "-qAtX", "-c", command]),
-                    "psql on port \(port)").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                    "psql on port \(port)").stdout.trimmed
     }
 
     /// A replication connection (what the walreceiver opens) with a libpq conninfo, running IDENTIFY_SYSTEM.
@@ -138,7 +139,7 @@ public final class LocalCluster: @unchecked Sendable {
     /// pg_basebackup over the given conninfo into `target` (which must exist, empty, owned by the OS user).
     public static func basebackup(binaries: String, conninfo: String, into target: String, osUser: String = "postgres", libraries: String? = nil) throws {
         let output = try run(asUser: osUser, binaries + "/pg_basebackup", ["-D", target, "-d", conninfo, "-X", "stream", "-c", "fast"], libraries: libraries)
-        guard output.ok else { throw CAError.io("pg_basebackup failed: \(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        guard output.ok else { throw CAError.io("pg_basebackup failed: \(output.stderr.trimmed)") }
     }
 
     /// Waits until `condition` holds, checking every 100 ms; false after `timeout` seconds.

@@ -152,9 +152,9 @@ public struct PostgresConfig: Sendable {
 
     /// The include line postgresql.conf needs for conf.d/ca-ssl.conf, or nil when it already has one.
     public func includeBlock(for postgresqlConf: String) -> [String]? {
-        let active = postgresqlConf.components(separatedBy: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let active = postgresqlConf.components(separatedBy: "\n").map { $0.trimmedSpaces }
             .filter { !$0.hasPrefix("#") }
-        let hasConfD = active.contains { $0.range(of: #"^include_dir\s*=?\s*'(\./)?conf\.d/?'"#, options: .regularExpression) != nil }
+        let hasConfD = active.contains { $0.contains(#/^include_dir\s*=?\s*'(\./)?conf\.d/?'/#) }
         if hasConfD || active.contains(where: { $0.contains("conf.d/\(Self.includeFileName)") }) { return nil }
         return atLeast(9, 3) ? ["include_if_exists = 'conf.d/\(Self.includeFileName)'"] : ["include 'conf.d/\(Self.includeFileName)'"]
     }

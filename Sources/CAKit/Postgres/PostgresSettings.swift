@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The settings PostgreSQL will use: postgresql.conf with its include, include_if_exists and
 /// include_dir directives followed in order, then postgresql.auto.conf; the last value wins.
@@ -52,14 +52,14 @@ public struct PostgresSettings: Sendable {
             guard case .read(let read, _, _) = root.readAs(account, path, limit: 4 << 20) else { return }
             bytes = read
         }
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = Path.parent(path)
         for (index, line) in String(decoding: bytes, as: UTF8.self).components(separatedBy: "\n").enumerated() {
             guard let (name, value) = Self.parse(line) else { continue }
             let target = value.hasPrefix("/") ? value : directory + "/" + value
             switch name {
             case "include", "include_if_exists": read(target, depth: depth + 1, root: root, account: account)
             case "include_dir":
-                let planned = overlay.keys.filter { ($0 as NSString).deletingLastPathComponent == target }.map { ($0 as NSString).lastPathComponent }
+                let planned = overlay.keys.filter { Path.parent($0) == target }.map { Path.lastComponent($0) }
                 // PostgreSQL reads an include_dir's files in name order (C collation).
                 let files = Set(((try? root.list(target)) ?? []) + planned).filter { $0.hasSuffix(".conf") && !$0.hasPrefix(".") }
                     .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }

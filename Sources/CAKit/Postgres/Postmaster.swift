@@ -1,5 +1,5 @@
 import CSystem
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// The postmaster of one data directory, proven before ca signals it. `postmaster.pid` is written by
@@ -31,7 +31,7 @@ public final class Postmaster {
     public static func find(dataDirectory: String, osUser: String, root: FileRoot) -> Lookup {
         guard let read = try? root.read(dataDirectory + "/postmaster.pid", limit: 64 << 10) else { return .notRunning }
         guard let pid = String(decoding: read.bytes, as: UTF8.self).split(separator: "\n").first
-            .flatMap({ Int32($0.trimmingCharacters(in: .whitespaces)) }), pid > 1 else {
+            .flatMap({ Int32($0.trimmedSpaces) }), pid > 1 else {
             return .refused(pid: nil, "\(dataDirectory)/postmaster.pid names no process")
         }
         let pidfd = ca_pidfd_open(pid)
@@ -47,7 +47,7 @@ public final class Postmaster {
               !uids.isEmpty else { return refuse("its /proc entry cannot be read") }
         guard uids.allSatisfy({ $0 == user.uid }) else { return refuse("it runs as \(SystemAccounts().userName(uids.first ?? 0)), not '\(user.name)'") }
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? ""
-        guard ["postgres", "postmaster"].contains((exe as NSString).lastPathComponent) else { return refuse("its program is '\(exe)', not postgres") }
+        guard ["postgres", "postmaster"].contains(Path.lastComponent(exe)) else { return refuse("its program is '\(exe)', not postgres") }
         var cwd = stat()
         guard stat("/proc/\(pid)/cwd", &cwd) == 0, let data = try? root.directory(dataDirectory),
               UInt64(cwd.st_dev) == data.info.device, UInt64(cwd.st_ino) == data.info.inode else {

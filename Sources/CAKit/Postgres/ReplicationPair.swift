@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A running primary and standby, and the checks that prove they replicate.
 public struct ReplicationPair: Sendable {

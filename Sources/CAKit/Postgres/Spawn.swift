@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// posix_spawn + waitpid. Foundation's Process waits on a descriptor that a daemonizing grandchild

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What `ca request` prints and `ca sign HOST --request` reads: the host's two PKCS#10 requests
 /// (server and replication client) in a small JSON envelope that says which is which, for which
@@ -58,7 +58,7 @@ public struct HostRequest: Sendable {
         do {
             envelope = try decoder.decode(Envelope.self, from: Data(bytes))
         } catch {
-            if let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], let format = object["format"] as? String, format != Self.format {
+            if let format = (try? JSONDecoder().decode(FormatField.self, from: Data(bytes)))?.format, format != Self.format {
                 throw CAError.invalid("unsupported request format '\(format.quotedForError)': this ca reads \(Self.format)")
             }
             if String(decoding: bytes.prefix(64), as: UTF8.self).contains("BEGIN CERTIFICATE REQUEST") || bytes.first == 0x30 {
@@ -95,3 +95,6 @@ public struct HostRequest: Sendable {
         }
     }
 }
+
+/// The one field read from a JSON document that is not what ca expected, to say which format it is.
+struct FormatField: Decodable { let format: String }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The host's side of `--keys host`: make (or reuse) the server and replication keys on this host,
 /// where install will pair them with their certificates, and the requests for them.

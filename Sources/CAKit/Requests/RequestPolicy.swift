@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What ca grants a certificate request: exactly its profile (from the host record, or the names
 /// given for a one-off), on a key type ca issues, for a requester who proved it holds the key. A

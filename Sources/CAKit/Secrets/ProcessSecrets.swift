@@ -1,5 +1,5 @@
 import CSystem
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// What `ca` does with secrets in its own process, first thing in `main`: no core dumps and no

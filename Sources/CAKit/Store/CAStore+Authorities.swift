@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 extension CAStore {
     private static let authorityColumns = "id, name, key_type, status, key_encrypted, certificate_pem, key_pem, created_at"

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 extension CAStore {
     public func insertCertificate(_ record: CertificateRecord) throws {

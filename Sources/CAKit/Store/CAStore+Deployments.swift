@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What a host was last given.
 public struct Deployment: Sendable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 extension CAStore {
     public func insertHost(_ host: PostgresHost, at now: Date) throws {
@@ -96,7 +96,7 @@ extension CAStore {
                 osUser: row.string("os_user"), replicationUser: row.string("replication_user"), port: Int(row.int("port")),
                 keyPolicy: KeyPolicy(parsing: row.string("key_policy")))
         } catch let error as CAError {
-            throw CAError.notADatabase(path: path, reason: "host '\(row.string("name"))' fails validation (\(error.localizedDescription))")
+            throw CAError.notADatabase(path: path, reason: "host '\(row.string("name"))' fails validation (\(error.message))")
         }
     }
 }

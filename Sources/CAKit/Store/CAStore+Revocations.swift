@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 extension CAStore {
     /// Records a revocation and marks the certificate revoked.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One staged CA rotation.
 public struct RotationRecord: Sendable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The stored fields that row seals cover, and the seals themselves. The store reads and writes
 /// them; `Seals` computes and checks them.

@@ -1,5 +1,5 @@
 import CSQLite
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// The PKI in one SQLite file: authorities, hosts, certificates, events. It persists and never signs.
@@ -85,13 +85,13 @@ public final class CAStore {
     }
 
     private static func createDirectories(for path: String) throws {
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = Path.parent(path)
         guard !directory.isEmpty else { return }
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
         } catch {
-            throw CAError.io("cannot create the directory '\(directory)' for the CA database: \(error.localizedDescription)")
+            throw CAError.io("cannot create the directory '\(directory)' for the CA database: \(error.message)")
         }
     }
 

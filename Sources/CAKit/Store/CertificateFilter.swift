@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Which certificates `ca list` shows. Every field narrows the result; all are optional.
 public struct CertificateFilter: Sendable {
