@@ -10,6 +10,8 @@
 #include <openssl/bn.h>
 #include <openssl/asn1.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/rsa.h>
 #include <openssl/pem.h>
@@ -24,6 +26,7 @@
 /* Macros Swift cannot import, forwarded one-to-one. No logic lives here. */
 static inline long ca_BIO_get_mem_data(BIO *b, char **out) { return BIO_get_mem_data(b, out); }
 static inline void ca_OPENSSL_free(void *p) { OPENSSL_free(p); }
+static inline int ca_EVP_PKEY_KEYPAIR(void) { return EVP_PKEY_KEYPAIR; }
 static inline void *ca_OPENSSL_malloc(size_t n) { return OPENSSL_malloc(n); }
 static inline long ca_SSL_set_tlsext_host_name(SSL *s, const char *name) { return SSL_set_tlsext_host_name(s, name); }
 static inline int ca_SSL_CTX_set_min_proto_version(SSL_CTX *c, int v) { return (int)SSL_CTX_set_min_proto_version(c, v); }

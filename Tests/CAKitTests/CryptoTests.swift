@@ -31,6 +31,60 @@ import Testing
         #expect(try PrivateKey(pem: plain, passphrase: nil).publicKeyFingerprint == key.publicKeyFingerprint)
     }
 
+    /// Keys OpenSSL wrote, plain and encrypted, PKCS#8 and its older formats, read back as the same
+    /// key (ca reads PKCS#8 EC and Ed25519 keys from their raw values, the rest through OpenSSL).
+    @Test(arguments: KeyType.allCases)
+    func keysOpenSSLWroteReadBackAsTheSameKey(_ type: KeyType) throws {
+        let scratch = try Scratch()
+        let algorithm: [String] = switch type {
+        case .ecP256: ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        case .ecP384: ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"]
+        case .ed25519: ["-algorithm", "ED25519"]
+        default: ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:\(type == .rsa2048 ? 2048 : type == .rsa3072 ? 3072 : 4096)"]
+        }
+        for round in 0..<(type.isRSA ? 1 : 10) {
+            let file = scratch.file("key\(round).pem")
+            #expect(try OpenSSLTool.run(["genpkey"] + algorithm + ["-out", file]).status == 0)
+            let spki = try OpenSSLTool.run(["pkey", "-in", file, "-pubout", "-outform", "DER", "-out", file + ".pub"])
+            #expect(spki.status == 0)
+            let expected = Digest.sha256(Array(try Data(contentsOf: URL(fileURLWithPath: file + ".pub")))).hexString
+            var forms = [("plain", try String(contentsOfFile: file, encoding: .utf8), nil as String?)]
+            let sealed = try OpenSSLTool.run(["pkcs8", "-topk8", "-in", file, "-v2", "aes-256-cbc", "-passout", "pass:pw"])
+            forms.append(("encrypted", sealed.stdout, "pw"))
+            if !type.isRSA && type != .ed25519 {  // SEC1, the "EC PRIVATE KEY" of older tools
+                forms.append(("sec1", try OpenSSLTool.run(["ec", "-in", file]).stdout, nil))
+            }
+            for (form, pem, passphrase) in forms {
+                let key = try PrivateKey(pem: pem, passphrase: passphrase)
+                #expect(key.type == type, "\(type) \(form)")
+                #expect(key.publicKeyFingerprint == expected, "\(type) \(form): not the key openssl wrote")
+            }
+            #expect(throws: CryptoError.wrongPassphrase) { try PrivateKey(pem: sealed.stdout, passphrase: "not it") }
+        }
+    }
+
+    /// An EC PKCS#8 whose public point is another key's is refused: a key that
+    /// signs as one key and names itself as another must not be taken in.
+    @Test(arguments: [KeyType.ecP256, .ecP384])
+    func anECKeyWithAnotherKeysPointIsRefused(_ type: KeyType) throws {
+        let size = type == .ecP256 ? 65 : 97
+        func der(_ key: PrivateKey) throws -> [UInt8] {
+            let body = try key.pkcs8PEM(passphrase: nil).split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+            return Array(try #require(Data(base64Encoded: body)))
+        }
+        func pem(_ der: [UInt8]) -> String {
+            let text = Data(der).base64EncodedString(options: [.lineLength64Characters, .endLineWithLineFeed])
+            return "-----BEGIN PRIVATE KEY-----\n\(text)\n-----END PRIVATE KEY-----\n"
+        }
+        for _ in 0..<10 {
+            let one = try der(try PrivateKey(generating: type)), other = try der(try PrivateKey(generating: type))
+            #expect(try PrivateKey(pem: pem(one), passphrase: nil).type == type)  // untouched, it reads
+            let spliced = Array(one.dropLast(size)) + other.suffix(size)  // the point is the DER's last element
+            // (A sealed key goes through the same reader once decrypted; openssl will not seal this one.)
+            #expect(throws: CryptoError.self) { try PrivateKey(pem: pem(spliced), passphrase: nil) }
+        }
+    }
+
     /// ca writes PKCS#8 for EC and Ed25519 keys from their raw values: byte for byte what OpenSSL
     /// writes for the same key (`openssl pkey` re-encodes it), encrypted and read back too.
     @Test(arguments: KeyType.allCases)
