@@ -49,7 +49,7 @@ struct SecretSource {
             guard !value.isEmpty else { throw CAError.invalid("\(variable) is set but empty", fix: "Set it to the \(what), or unset it.") }
             return try Passphrase.validate(value, what: "\(what) in \(variable)")
         }
-        if let credential, let directory = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"], directory.hasPrefix("/") {
+        if let credential, let directory = Environment.value("CREDENTIALS_DIRECTORY"), directory.hasPrefix("/") {
             let path = directory + "/" + credential
             var info = stat()
             if lstat(path, &info) == 0 {

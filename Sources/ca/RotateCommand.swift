@@ -73,7 +73,7 @@ struct RotateCommand: ParsableCommand {
 
         func run() throws {
             let session = try Session(global: global, passphrase: passphrase)
-            let crashAfter = ProcessInfo.processInfo.environment["CA_TEST_CRASH_AFTER"].flatMap(Int.init)
+            let crashAfter = Environment.value("CA_TEST_CRASH_AFTER").flatMap(Int.init)
             let bar = Terminal.stdoutIsTerminal && !global.json
             let count = try Rotation(store: session.store, vault: session.vault).reissue(progress: { progress in
                 if global.json {

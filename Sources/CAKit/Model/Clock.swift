@@ -6,7 +6,7 @@ import FoundationEssentials
 /// real clock, never this one.
 public enum Clock {
     public static let offset: TimeInterval = {
-        guard let text = ProcessInfo.processInfo.environment["CA_TEST_CLOCK_OFFSET"], let seconds = Int(text),
+        guard let text = Environment.value("CA_TEST_CLOCK_OFFSET"), let seconds = Int(text),
               abs(seconds) <= 20 * 366 * 86_400 else { return 0 }
         return TimeInterval(seconds)
     }()

@@ -30,7 +30,7 @@ public enum ProcessSecrets {
 
     /// A captured variable (or, in a process that never captured, the environment's).
     public static func value(_ name: String) -> String? {
-        didCapture ? captured[name] : ProcessInfo.processInfo.environment[name]
+        didCapture ? captured[name] : Environment.value(name)
     }
 }
 

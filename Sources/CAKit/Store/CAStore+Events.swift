@@ -33,7 +33,7 @@ extension CAStore {
     /// batch records thousands of events).
     static let osUser: String = {
         let name = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())"
-        if let sudo = ProcessInfo.processInfo.environment["SUDO_USER"], !sudo.isEmpty, sudo != name {
+        if let sudo = Environment.value("SUDO_USER"), !sudo.isEmpty, sudo != name {
             return "\(name) (sudo by \(sudo))"
         }
         return name

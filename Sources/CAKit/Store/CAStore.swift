@@ -13,7 +13,7 @@ public final class CAStore {
     static let applicationID: Int64 = 0x4341_5047
 
     /// `--db` / `CA_DB` / `${XDG_DATA_HOME:-~/.local/share}/ca/ca.sqlite3`.
-    public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    public static func defaultPath(environment: [String: String] = Environment.values(["CA_DB", "XDG_DATA_HOME", "HOME"])) -> String {
         if let db = environment["CA_DB"], !db.isEmpty { return db }
         if let data = environment["XDG_DATA_HOME"], data.hasPrefix("/") { return data + "/ca/ca.sqlite3" }
         let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 }
