@@ -8,14 +8,22 @@ import Testing
 @Suite struct RotationCrashTests {
     @Test func killedReissueResumesAndReissuesEachLeafExactlyOnce() throws {
         let batch = Rotation.batchSize
-        let total = 2 * batch + batch / 2  // two full batches, a half one
+        let total = 2 * batch + batch / 2  // two full batches, a half one (even: batchSize is a multiple of 4)
         let scratch = try Scratch()
         let db = scratch.file("ca.sqlite3")
         do {
             let store = try CAStore.openOrCreate(path: db).store
             _ = try Issuer.createRoot(store: store, name: "crash-ca", keyType: .ecP256, days: 3650, passphrase: nil, now: Date())
-            let issuer = Issuer(store: store, vault: KeyVault { nil })
-            for index in 0..<total { _ = try issuer.issueClient(role: "app_\(index)") }
+            // Hosts' pairs, issued in one batch (total is even: two leaves a host).
+            let names = (0..<(total / 2)).map { "db\($0).example.com" }
+            try store.write {
+                for (index, name) in names.enumerated() {
+                    try store.insertHost(PostgresHost(name: HostName(name), dnsNames: [], ipAddresses: [IPAddress("10.8.\(index / 250).\(index % 250 + 1)")],
+                                                      role: .standby, postgresVersion: .default, dataDirectory: nil, configDirectory: nil,
+                                                      osUser: "postgres", replicationUser: "replicator"), at: Date())
+                }
+            }
+            _ = try Issuer(store: store, vault: KeyVault { nil }).issue(hosts: names)
         }
         #expect(try CABinary.run(["rotate", "start", "--db", db]).status == 0)
         let killed = try CABinary.run(["rotate", "reissue", "--db", db], environment: ["CA_TEST_CRASH_AFTER": "\(2 * batch + 37)"])
@@ -42,8 +50,9 @@ import Testing
         let replaced = successors.compactMap(\.replaces)
         #expect(replaced.count == total)
         #expect(Set(replaced) == Set(originals.map(\.serial)))
+        let bySerial = Dictionary(originals.map { ($0.serial, $0) }, uniquingKeysWith: { a, _ in a })
         for successor in successors {
-            let original = try #require(originals.first { $0.serial == successor.replaces })
+            let original = try #require(successor.replaces.flatMap { bySerial[$0] })
             #expect(original.subject == successor.subject)
         }
         #expect(try CABinary.run(["rotate", "finish", "--db", db]).status == 0)

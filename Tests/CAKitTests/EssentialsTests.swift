@@ -88,4 +88,32 @@ import Testing
         }
         #expect(CAError.unknownHost("db9").message == CAError.unknownHost("db9").errorDescription)
     }
+
+    /// The launcher and its libraries import FoundationEssentials only: one `import Foundation`
+    /// links all of it back (ICU included) and costs every start ~1.5 ms. ca-bench and the tests may.
+    @Test func theShippedModulesDoNotImportFoundation() throws {
+        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Sources")
+        var offenders: [String] = []
+        var checked = 0
+        for module in ["ca", "CAKit", "CACrypto"] {
+            let root = sources.appendingPathComponent(module)
+            let files = FileManager.default.enumerator(atPath: root.path)?.compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") } ?? []
+            for file in files {
+                checked += 1
+                let text = try String(contentsOfFile: root.appendingPathComponent(file).path, encoding: .utf8)
+                // `import Foundation`, `@preconcurrency import Foundation`, `import struct Foundation.Date`…
+                let imports = text.split(separator: "\n").contains { line in
+                    let words = line.split(separator: " ").map(String.init)
+                    guard let at = words.firstIndex(of: "import") else { return false }
+                    return words[(at + 1)...].contains { $0 == "Foundation" || $0.hasPrefix("Foundation.") }
+                }
+                if imports {
+                    offenders.append("\(module)/\(file)")
+                }
+            }
+        }
+        #expect(checked > 80)
+        #expect(offenders.isEmpty, "import Foundation in \(offenders)")
+    }
 }

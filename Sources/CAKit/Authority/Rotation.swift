@@ -11,7 +11,7 @@ public struct Rotation {
     let now: () -> Date
 
     /// Leaves re-issued per transaction: small enough that a crash loses little, large enough to be fast.
-    public static let batchSize = 500
+    public static let batchSize = 2_000
 
     public init(store: CAStore, vault: KeyVault, now: @escaping () -> Date = Clock.now) {
         self.store = store
