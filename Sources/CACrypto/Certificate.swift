@@ -11,8 +11,8 @@ public final class Certificate: @unchecked Sendable {
     /// A certificate built here from a raw public key carries no decoded key (OpenSSL decodes one only
     /// when it parses DER); `keyed` parses this certificate's DER once, when a key is first needed.
     private let keyDecoded: Bool
-    /// The parsed copy, once made (an address: a Mutex holds only Sendable values).
-    private let keyedCopy = Mutex<UInt?>(nil)
+    private let keyedLock = Mutex(())
+    private var keyedCopy: OpaquePointer?
 
     init(owning raw: OpaquePointer, keyDecoded: Bool = true) throws {
         self.raw = raw
@@ -29,7 +29,7 @@ public final class Certificate: @unchecked Sendable {
 
     deinit {
         X509_free(raw)
-        if let copy = keyedCopy.withLock({ $0 }), let pointer = OpaquePointer(bitPattern: copy) { X509_free(pointer) }
+        if let keyedCopy { X509_free(keyedCopy) }
     }
 
     /// The handle for whatever needs the certificate's public key (its fingerprint, a signature check,
@@ -37,16 +37,15 @@ public final class Certificate: @unchecked Sendable {
     /// DER once, on first use.
     var keyed: OpaquePointer {
         if keyDecoded { return raw }
-        return keyedCopy.withLock { copy in
-            if let copy, let pointer = OpaquePointer(bitPattern: copy) { return pointer }
-            let parsed: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
+        keyedLock.withLock { _ in
+            guard keyedCopy == nil else { return }
+            keyedCopy = der.withUnsafeBufferPointer { buffer in
                 var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
                 return d2i_X509(nil, &cursor, buffer.count)
             }
-            guard let parsed else { CryptoError.clearQueue(); return raw }
-            copy = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(parsed)))
-            return parsed
+            if keyedCopy == nil { CryptoError.clearQueue() }
         }
+        return keyedCopy ?? raw  // set once, under the lock, never changed after
     }
 
     /// Parses one PEM certificate.

@@ -154,15 +154,11 @@ public final class PrivateKey: @unchecked Sendable {
                     }
                 }
             }
-            // A well-formed key OpenSSL will not take (a point off the curve, its public point not
-            // its private value's) is refused here, not handed to a more lenient reader.
-            guard let key else {
-                CryptoError.clearQueue()
-                throw CryptoError.invalidPEM(what: "private key: its public point is not its private value's")
-            }
-            guard let check = EVP_PKEY_CTX_new_from_pkey(nil, key, nil) else { EVP_PKEY_free(key); return nil }
+            // A well-formed key OpenSSL will not take (a point off the curve), or whose public point
+            // is not its private value's, is refused here, not handed to a more lenient reader.
+            let check = key.flatMap { EVP_PKEY_CTX_new_from_pkey(nil, $0, nil) }
             defer { EVP_PKEY_CTX_free(check) }
-            guard EVP_PKEY_pairwise_check(check) == 1 else {
+            guard let key, let check, EVP_PKEY_pairwise_check(check) == 1 else {
                 EVP_PKEY_free(key)
                 CryptoError.clearQueue()
                 throw CryptoError.invalidPEM(what: "private key: its public point is not its private value's")

@@ -59,7 +59,7 @@ import Testing
         var random = SeededGenerator(seed: 5153)
         for _ in 0..<3000 {
             let bytes = (0..<Int.random(in: 0...40, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
-            #expect(bytes.lowercaseHex == bytes.map { String(format: "%02x", Int($0)) }.joined())
+            #expect(bytes.hexString.lowercased() == bytes.map { String(format: "%02x", Int($0)) }.joined())
             // Away from a tie (where printf rounds the binary value to even), one decimal as %.1f.
             let value = Double.random(in: -100_000...100_000, using: &random)
             let tenths = abs(value * 10)

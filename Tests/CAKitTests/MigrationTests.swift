@@ -10,9 +10,12 @@ import Testing
     static let sqlite = "/usr/bin/sqlite3"
 
     /// Turns a current database back into what migrations 0001–0010 left: the table as 0001 made
-    /// it (plus 0004's `replaces`, which ALTER TABLE appended), every index those migrations made,
-    /// no `certificate_material`. VACUUM so the file holds each key once, as an old one would.
-    static let backTo0010 = """
+    /// it (plus 0004's `replaces`, which ALTER TABLE appended), the same indexes (0011 made them as
+    /// 0001–0010 had, so they are read from the file and made again), no `certificate_material`.
+    /// VACUUM so the file holds each key once, as an old one would.
+    static func backTo0010(_ path: String) throws -> String {
+        let indexes = try sql(path, "SELECT sql || ';' FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'certificates' AND sql IS NOT NULL;")
+        return """
         PRAGMA foreign_keys = OFF;
         BEGIN;
         CREATE TABLE certificates_0010 (
@@ -41,18 +44,12 @@ import Testing
         DROP TABLE certificate_material;
         DROP TABLE certificates;
         ALTER TABLE certificates_0010 RENAME TO certificates;
-        CREATE INDEX certificates_by_serial ON certificates (serial);
-        CREATE INDEX certificates_by_host ON certificates (host_id, kind, status);
-        CREATE INDEX certificates_by_expiry ON certificates (status, not_after);
-        CREATE UNIQUE INDEX certificates_one_successor ON certificates (replaces) WHERE replaces IS NOT NULL;
-        CREATE INDEX certificates_by_host_name ON certificates (host_name, status);
-        CREATE INDEX certificates_by_authority ON certificates (authority_id, status, created_at, serial);
-        CREATE INDEX certificates_by_not_after ON certificates (not_after, serial);
-        CREATE INDEX certificates_in_issue_order ON certificates (created_at, host_name, kind DESC, serial);
+        \(indexes)
         DELETE FROM schema_migrations WHERE name = '0011_certificate_material';
         COMMIT;
         VACUUM;
         """
+    }
 
     static func sql(_ path: String, _ statements: String) throws -> String {
         let result = try ProcessResult.run(sqlite, ["-bail", path, statements])
@@ -106,7 +103,7 @@ import Testing
         #expect(before.count == 610)
         #expect(before.filter { $0.contains("|no key|") }.count == 2)
 
-        _ = try Self.sql(path, Self.backTo0010)
+        _ = try Self.sql(path, try Self.backTo0010(path))
         let oldColumns = try Self.sql(path, "SELECT group_concat(name) FROM pragma_table_info('certificates');")
         #expect(oldColumns.contains("certificate_pem,key_pem"))
         let keys = try Self.sql(path, "SELECT key_pem FROM certificates WHERE key_pem IS NOT NULL ORDER BY serial;")
@@ -139,7 +136,7 @@ import Testing
             let store = try CAStore.openOrCreate(path: path).store
             _ = try Issuer.createRoot(store: store, name: "old-ca", keyType: .ecP256, days: 3650, passphrase: nil, now: Date())
         }
-        _ = try Self.sql(path, Self.backTo0010)
+        _ = try Self.sql(path, try Self.backTo0010(path))
         _ = try Self.sql(path, "PRAGMA foreign_keys = OFF; INSERT INTO revocations (authority_id, serial, reason, revoked_at) VALUES (1, 'AB', 1, 0);")
         let schema = try Self.sql(path, "SELECT sql FROM sqlite_schema ORDER BY name; SELECT name FROM schema_migrations ORDER BY name;")
         let error = #expect(throws: CAError.self) { try CAStore.open(path: path) }

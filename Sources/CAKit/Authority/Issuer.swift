@@ -1,5 +1,6 @@
 import Dispatch
 import FoundationEssentials
+import Synchronization
 
 /// Runs issuance in a fixed order: validate → build → sign → store. Keys are generated and
 /// certificates signed before the write transaction opens, so the database lock is held only
@@ -317,19 +318,20 @@ struct Signer: Sendable {
 
     /// Results filled in by worker threads, each slot by one thread.
     private final class Results<Value>: @unchecked Sendable {
-        private let lock = Lock()
+        private let lock = Mutex(())
         private var slots: [Result<Value, Error>?]
         private var anyFailed = false
         init(count: Int) { slots = Array(repeating: nil, count: count) }
-        var failed: Bool { lock.withLock { anyFailed } }
+        var failed: Bool { lock.withLock { _ in anyFailed } }
         func set(_ index: Int, _ result: Result<Value, Error>) {
-            lock.withLock {
+            lock.withLock { _ in
                 slots[index] = result
                 if case .failure = result { anyFailed = true }
             }
         }
         func values() throws -> [Value] {
-            let slots = lock.withLock { self.slots }
+            var slots: [Result<Value, Error>?] = []
+            lock.withLock { _ in slots = self.slots }
             var out: [Value] = []
             out.reserveCapacity(slots.count)
             for slot in slots {

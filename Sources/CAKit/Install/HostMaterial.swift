@@ -131,6 +131,6 @@ public struct HostMaterial: Sendable {
             // Length-prefixed, so no two different inputs concatenate to the same bytes.
             bytes += Array("\(part.count):".utf8) + part
         }
-        return Digest.sha256(bytes).lowercaseHex
+        return Digest.sha256(bytes).hexString.lowercased()
     }
 }

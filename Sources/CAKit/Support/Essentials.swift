@@ -95,16 +95,6 @@ extension Error {
     }
 }
 
-extension Sequence where Element == UInt8 {
-    /// Lowercase hex, two digits a byte.
-    public var lowercaseHex: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for byte in self { out.append(digits[Int(byte >> 4)]); out.append(digits[Int(byte & 0x0F)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
-}
-
 /// A value handed from threads to the one that waits for it, in the order posted.
 final class Inbox<Item: Sendable>: Sendable {
     private let items = Mutex<[Item]>([])
@@ -138,28 +128,5 @@ func startThread(stackSize: Int, _ body: @escaping @Sendable () -> Void) {
     }, box)
     if started != 0 {  // no thread to be had: run it here rather than lose it
         Unmanaged<Box>.fromOpaque(box).takeRetainedValue().body()
-    }
-}
-
-/// A mutual-exclusion lock for state that is not Sendable (NSLock's job, on a pthread mutex).
-final class Lock: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-
-    init() {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deinitialize(count: 1)
-        mutex.deallocate()
-    }
-
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body()
     }
 }
