@@ -1,5 +1,6 @@
 import CAKit
 import Foundation
+import TestSupport
 import Testing
 
 /// Every name is validated before it reaches a path, a subject or SQL; each rejection says why.
@@ -88,5 +89,51 @@ import Testing
         #expect(!fine.cappedToIssuer)
         #expect(fine.notBefore >= ca.notBefore)
         #expect(throws: CAError.self) { try Validity.leaf(now: now.addingTimeInterval(200 * 86_400), days: 1, issuer: ca) }
+    }
+
+    /// HostName and AbsolutePath read UTF-8 bytes (a split by Character cost more than the rest of
+    /// reading a host). On generated strings they accept exactly what the Character-based rules
+    /// they replaced accepted, with the same stored value.
+    @Test func byteRulesAgreeWithTheCharacterRules() {
+        func alphanumeric(_ s: Unicode.Scalar) -> Bool { ("a"..."z").contains(s) || ("A"..."Z").contains(s) || ("0"..."9").contains(s) }
+        func referenceHostName(_ text: String) -> String? {
+            guard !text.isEmpty, text.utf8.count <= 253 else { return nil }
+            let labels = text.split(separator: ".", omittingEmptySubsequences: false)
+            for label in labels {
+                if label.isEmpty || label.utf8.count > 63 || label.first == "-" || label.last == "-" { return nil }
+                if label.unicodeScalars.contains(where: { !(alphanumeric($0) || $0 == "-") }) { return nil }
+            }
+            var address = in_addr()
+            if labels.last.map({ $0.allSatisfy(\.isNumber) }) == true || inet_aton(text, &address) != 0 { return nil }
+            return text.lowercased()
+        }
+        func referencePath(_ text: String) -> String? {
+            guard text.hasPrefix("/"), text.utf8.count <= 1024 else { return nil }
+            if text.unicodeScalars.contains(where: { !(alphanumeric($0) || "/._-+@:,=".unicodeScalars.contains($0)) }) { return nil }
+            let parts = text.split(separator: "/")
+            if parts.contains(where: { $0 == "." || $0 == ".." }) { return nil }
+            return parts.isEmpty ? "/" : "/" + parts.joined(separator: "/")
+        }
+        let pieces = ["a", "Z", "db", "0", "9", "255", "0x7f", "-", ".", "..", "/", "//", "_", "+", "@", ":", ",", "=", " ", "ü", "e\u{301}",
+                      "-\u{301}", ".\u{301}", "/\u{301}", "\n", "\u{0}", "ǅ", "K", String(repeating: "x", count: 63)]
+        var random = SeededGenerator(seed: 0xB17E5)
+        var accepted = (names: 0, paths: 0)
+        for trial in 0..<6000 {
+            // Mostly pieces a valid name or path is made of, so both rules accept often enough.
+            let friendly = trial % 2 == 1 ? ["a", "Z", "db", "9", "-", "/", "_", "."] : ["a", "Z", "db", "9", "255", "-", "."]
+            var text = (0..<Int.random(in: 0...8, using: &random)).map { _ in
+                (Int.random(in: 0..<10, using: &random) < 8 ? friendly : pieces).randomElement(using: &random)!
+            }.joined()
+            if trial % 2 == 1 { text = "/" + text }
+            let name = try? HostName(text)
+            #expect(name?.value == referenceHostName(text), "\(text.debugDescription)")
+            let path = try? AbsolutePath(text, what: "path")
+            #expect(path?.value == referencePath(text), "\(text.debugDescription)")
+            accepted.names += name == nil ? 0 : 1
+            accepted.paths += path == nil ? 0 : 1
+        }
+        // Both sides of each rule were reached.
+        #expect(accepted.names > 200 && accepted.names < 5800)
+        #expect(accepted.paths > 200 && accepted.paths < 2900)
     }
 }

@@ -14,21 +14,32 @@ public struct HostName: Hashable, Codable, Sendable, CustomStringConvertible {
         }
         if text.isEmpty { throw reject("it is empty") }
         if text.utf8.count > 253 { throw reject("it is \(text.utf8.count) characters long, the limit is 253") }
-        let labels = text.split(separator: ".", omittingEmptySubsequences: false)
+        // On the UTF-8 bytes, not Characters (a split by Character cost ~10,000 instructions a name):
+        // every byte allowed is ASCII, and '.' never falls inside a longer UTF-8 sequence.
+        let hyphen = UInt8(ascii: "-")
+        let labels = text.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         for label in labels {
             if label.isEmpty { throw reject("it has an empty label (leading, trailing or doubled '.')") }
-            if label.utf8.count > 63 { throw reject("the label '\(label)' is longer than 63 characters") }
-            if label.first == "-" || label.last == "-" { throw reject("a label starts or ends with '-'") }
-            for scalar in label.unicodeScalars where !(scalar.isASCIIAlphanumeric || scalar == "-") {
+            if label.count > 63 { throw reject("the label '\(String(decoding: label, as: UTF8.self))' is longer than 63 characters") }
+            if label.first == hyphen || label.last == hyphen { throw reject("a label starts or ends with '-'") }
+            if !label.allSatisfy({ $0 == hyphen || Self.isASCIIAlphanumeric($0) }),
+               let scalar = String(decoding: label, as: UTF8.self).unicodeScalars.first(where: { !($0.isASCIIAlphanumeric || $0 == "-") }) {
                 throw reject("'\(String(scalar).quotedForError)' is not allowed")
             }
         }
         // A name the resolver would read as an IPv4 address (192.0.2.1, 127.1, 0x7f000001) is not a DNS name.
         var address = in_addr()
-        if labels.last.map({ $0.allSatisfy(\.isNumber) }) == true || inet_aton(text, &address) != 0 {
+        if labels.last.map({ $0.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) } }) == true || inet_aton(text, &address) != 0 {
             throw reject("it is an IP address, not a DNS name (give addresses with --ip)")
         }
         value = text.lowercased()
+    }
+
+    static func isASCIIAlphanumeric(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+        default: false
+        }
     }
 
     public init(from decoder: Decoder) throws { try self.init(try decoder.singleValueContainer().decode(String.self)) }

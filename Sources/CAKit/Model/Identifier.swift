@@ -14,7 +14,7 @@ public enum Identifier {
     }
 
     private static func check(_ text: String, what: String, limit: Int, extra: Set<Unicode.Scalar>, example: String) throws -> String {
-        let fix = "Use lowercase letters, digits and '_'\(extra.isEmpty ? "" : " or '-'"), starting with a letter or '_', at most \(limit) characters (\(example))."
+        var fix: String { "Use lowercase letters, digits and '_'\(extra.isEmpty ? "" : " or '-'"), starting with a letter or '_', at most \(limit) characters (\(example))." }
         guard let first = text.unicodeScalars.first else { throw CAError.invalid("invalid \(what) '': it is empty", fix: fix) }
         guard text.utf8.count <= limit else { throw CAError.invalid("invalid \(what) '\(text.quotedForError)': longer than \(limit) characters", fix: fix) }
         guard ("a"..."z").contains(first) || first == "_" else {

@@ -90,10 +90,12 @@ public struct PostgresHost: Codable, Equatable, Sendable {
         "/etc/postgresql", "/var/lib/postgresql",
     ]
     static let systemTrees = ["/proc", "/sys", "/dev", "/run", "/boot", "/etc/ssl", "/usr", "/bin", "/sbin", "/lib", "/root"]
+    /// Each tree with its '/', made once rather than for every path checked.
+    private static let systemTreePrefixes = systemTrees.map { ($0, $0 + "/") }
 
     static func checkClusterDirectory(_ path: AbsolutePath, what: String) throws {
         let value = path.value
-        let inTree = systemTrees.first { value == $0 || value.hasPrefix($0 + "/") }
+        let inTree = systemTreePrefixes.first { value == $0.0 || value.hasPrefix($0.1) }?.0
         if systemDirectories.contains(value) || inTree != nil {
             throw CAError.invalid("invalid \(what) '\(value)': \(inTree.map { "it is inside \($0)" } ?? "it is a system directory"), never a PostgreSQL cluster's",
                                   fix: "Give the cluster's own directory, e.g. '/var/lib/postgresql/15/main'.")
