@@ -84,6 +84,33 @@ import Testing
         #expect(try ca.count() == 280)
     }
 
+    /// More hosts than one transaction holds, on two threads: each batch is minted while the one
+    /// before it is stored. Every host gets its own pair, in order. A batch whose store fails ends
+    /// the issue there: the batches before it stay, nothing of it or after it is stored.
+    @Test func batchesMintedWhileTheOneBeforeIsStored() throws {
+        let count = 2 * Issuer.batchSize + 40
+        let ca = try CA(hosts: count)
+        let path = ca.scratch.file("ca.sqlite3")
+        let victim = ca.names[Issuer.batchSize + 10]  // in the second batch
+        _ = try ca.issuer(threads: 1).issue(hosts: [victim])
+        func setUser(_ user: String) throws {
+            let r = try ProcessResult.run("/usr/bin/sqlite3", [path, "UPDATE hosts SET os_user = '\(user)' WHERE name = '\(victim)';"])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        try setUser("pgsql")  // the host's seal no longer holds: its batch's store refuses it
+        #expect(throws: CAError.self) { try ca.issuer(threads: 2).issue(hosts: ca.names) }
+        let stored = try ca.store.certificates(CertificateFilter(status: .active))
+        #expect(Set(stored.compactMap(\.hostName)) == Set(ca.names.prefix(Issuer.batchSize) + [victim]))
+        #expect(stored.count == 2 * Issuer.batchSize + 2)
+
+        try setUser("postgres")
+        var done: [Int] = []
+        let result = try ca.issuer(threads: 2).issue(hosts: ca.names, progress: { done.append($0.done) })
+        try check(result.certificates, of: ca, hosts: ca.names)
+        #expect(done == [0, Issuer.batchSize, 2 * Issuer.batchSize, count])
+        #expect(try ca.store.count(CertificateFilter(status: .active)) == 2 * count)
+    }
+
     @Test func aBadNameAnywhereChangesNothing() throws {
         let ca = try CA(hosts: 40)
         try ca.store.write {

@@ -151,14 +151,27 @@ public final class Issuer {
         var result = IssueResult(certificates: [], superseded: [], warnings: signer.warnings)
         var done = 0
         if groups.count > 1 { progress(Rotation.Progress(done: 0, total: groups.count)) }
-        for start in stride(from: 0, to: groups.count, by: Self.batchSize) {
-            let batch = groups[start..<min(groups.count, start + Self.batchSize)]
-            let jobs = batch.flatMap { group in
+        let threads = self.threads
+        let batches = stride(from: 0, to: groups.count, by: Self.batchSize).map { groups[$0..<min(groups.count, $0 + Self.batchSize)] }
+        @Sendable func mint(_ batch: ArraySlice<(hostName: String?, items: [(Profile, PrivateKeyChoice?)])>) throws -> [CertificateRecord] {
+            try signer.mintAll(batch.flatMap { group in
                 group.items.map { profile, key in
                     MintJob(profile: profile, key: key ?? .generate(keyType ?? signer.authority.keyType), hostName: group.hostName, replaces: nil)
                 }
+            }, threads: threads)
+        }
+        // With more than one minting thread, the next batch is minted while this one is stored: the
+        // store is one writer, and waiting for it would leave the cores idle for a third of the time.
+        var ahead: Ahead<[CertificateRecord]>? = nil
+        defer { _ = try? ahead?.value() }  // a batch still minting when a store fails is waited for, then dropped
+        for (index, batch) in batches.enumerated() {
+            let minted = ahead
+            ahead = nil
+            let records = try minted.map { try $0.value() } ?? mint(batch)
+            if threads > 1, index + 1 < batches.count {
+                let next = batches[index + 1]
+                ahead = Ahead { try mint(next) }
             }
-            let records = try signer.mintAll(jobs, threads: threads)
             try store.write {
                 var next = records.makeIterator()
                 for group in batch {
@@ -284,9 +297,14 @@ struct Signer: Sendable {
         let workers = count < Self.parallelThreshold ? 1 : max(1, min(threads, count))
         if workers == 1 { return try (0..<count).map { try mint(job($0)) } }
         let results = Results<CertificateRecord>(count: count)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            for index in stride(from: worker, to: count, by: workers) {
-                if results.failed { return }
+        // Each worker takes the next leaf when it is free, not every n-th: a worker that loses its
+        // core for a while (the store of the previous batch runs beside them) would otherwise leave
+        // the others idle at the end with its share still to do.
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while !results.failed {
+                let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard index < count else { return }
                 results.set(index, Result { try mint(job(index)) })
             }
         }

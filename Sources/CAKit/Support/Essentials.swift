@@ -111,6 +111,18 @@ final class Inbox<Item: Sendable>: Sendable {
     }
 }
 
+/// `body`'s result, computed on a thread of Dispatch's pool while the caller does something else.
+final class Ahead<Value: Sendable>: Sendable {
+    private let inbox = Inbox<Result<Value, any Error>>()
+
+    init(_ body: @escaping @Sendable () throws -> Value) {
+        DispatchQueue.global().async { [inbox] in inbox.post(Result { try body() }) }
+    }
+
+    /// Waits for the result; call it once.
+    func value() throws -> Value { try inbox.take().get() }
+}
+
 /// Starts `body` on a thread of its own with a `stackSize` stack (a thread that mostly waits on a
 /// child process needs little), detached.
 func startThread(stackSize: Int, _ body: @escaping @Sendable () -> Void) {
