@@ -235,6 +235,15 @@ if sections.contains("mint") {
         })
     }
     row("P-256 mint (keygen+sign+PEM+seal), n=\(n)", String(format: "%8.3f ms", median(times) * 1000))
+    // Keys from a context each (PrivateKey(generating:)) and from one kept (KeyGenerator, as a batch's
+    // threads do), interleaved in rounds of 500.
+    let generator = try KeyGenerator(.ecP256)
+    var fresh: [Double] = [], kept: [Double] = []
+    for _ in 0..<(quick ? 3 : 9) {
+        fresh.append(try seconds { for _ in 0..<500 { _ = try PrivateKey(generating: .ecP256) } } / 500)
+        kept.append(try seconds { for _ in 0..<500 { _ = try generator.generate() } } / 500)
+    }
+    row("P-256 keygen, a context each / one context kept", String(format: "%8.1f µs / %.1f µs", median(fresh) * 1e6, median(kept) * 1e6))
 }
 
 // 1c. How each step of a mint scales over threads (OpenSSL 3 takes locks in places): per step,

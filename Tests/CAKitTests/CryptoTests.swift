@@ -13,6 +13,21 @@ import Testing
         return (try Certificate.sign(template, subjectKey: key, issuer: nil), key)
     }
 
+    /// One KeyGenerator makes every key of a batch's thread: each key is new, of its type, and one
+    /// openssl checks as a whole key.
+    @Test(arguments: [KeyType.ecP256, .ecP384, .ed25519, .rsa2048])
+    func aKeptGeneratorMakesNewKeys(_ type: KeyType) throws {
+        let generator = try KeyGenerator(type)
+        let keys = try (0..<(type.isRSA ? 3 : 40)).map { _ in try generator.generate() }
+        #expect(keys.allSatisfy { $0.type == type })
+        #expect(Set(keys.map(\.publicKeyFingerprint)).count == keys.count)
+        #expect(Set(try keys.map { try $0.pkcs8PEM(passphrase: nil) }).count == keys.count)
+        let scratch = try Scratch()
+        let file = try scratch.write("last.key", try keys.last!.pkcs8PEM(passphrase: nil))
+        let checked = try OpenSSLTool.run(["pkey", "-in", file, "-check", "-noout"])
+        #expect(checked.status == 0, "\(checked.stderr)")
+    }
+
     @Test(arguments: KeyType.allCases)
     func keyRoundTripsThroughEncryptedPKCS8(_ type: KeyType) throws {
         let key = try PrivateKey(generating: type)

@@ -283,8 +283,19 @@ struct Signer: Sendable {
         validity.cappedToIssuer ? ["validity capped to the CA's expiry (\(validity.notAfter.iso8601)): renew or rotate the CA soon"] : []
     }
 
-    func mint(_ job: MintJob) throws -> CertificateRecord {
-        try mint(job.profile, key: job.key, hostName: job.hostName, replaces: job.replaces)
+    func mint(_ job: MintJob, keys: KeyGenerators = KeyGenerators()) throws -> CertificateRecord {
+        try mint(job.profile, key: job.key, hostName: job.hostName, replaces: job.replaces, keys: keys)
+    }
+
+    /// The key generators of one thread, one a key type, kept for its batch.
+    final class KeyGenerators {
+        private var byType: [KeyType: KeyGenerator] = [:]
+        func key(_ type: KeyType) throws -> PrivateKey {
+            if let generator = byType[type] { return try generator.generate() }
+            let generator = try KeyGenerator(type)
+            byType[type] = generator
+            return try generator.generate()
+        }
     }
 
     func mintAll(_ jobs: [MintJob], threads: Int) throws -> [CertificateRecord] {
@@ -295,28 +306,33 @@ struct Signer: Sendable {
     /// to `threads` threads; results in index order, the first error (by index) thrown.
     func mintAll(_ count: Int, threads: Int, _ job: @escaping @Sendable (Int) throws -> MintJob) throws -> [CertificateRecord] {
         let workers = count < Self.parallelThreshold ? 1 : max(1, min(threads, count))
-        if workers == 1 { return try (0..<count).map { try mint(job($0)) } }
+        if workers == 1 {
+            let keys = KeyGenerators()
+            return try (0..<count).map { try mint(job($0), keys: keys) }
+        }
         let results = Results<CertificateRecord>(count: count)
         // Each worker takes the next leaf when it is free, not every n-th: a worker that loses its
         // core for a while (the store of the previous batch runs beside them) would otherwise leave
         // the others idle at the end with its share still to do.
         let next = Atomic<Int>(0)
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            let keys = KeyGenerators()
             while !results.failed {
                 let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 guard index < count else { return }
-                results.set(index, Result { try mint(job(index)) })
+                results.set(index, Result { try mint(job(index), keys: keys) })
             }
         }
         return try results.values()
     }
 
-    func mint(_ profile: Profile, key choice: PrivateKeyChoice, hostName: String?, replaces: SerialNumber?) throws -> CertificateRecord {
+    func mint(_ profile: Profile, key choice: PrivateKeyChoice, hostName: String?, replaces: SerialNumber?,
+              keys: KeyGenerators = KeyGenerators()) throws -> CertificateRecord {
         let (certificate, leafKey, keyType) = try CAError.translatingCrypto { () -> (Certificate, PrivateKey?, KeyType) in
             let template = profile.template(serial: try SerialNumber.random(), validity: validity)
             let leafKey: PrivateKey
             switch choice {
-            case .generate(let type): leafKey = try PrivateKey(generating: type)
+            case .generate(let type): leafKey = try keys.key(type)
             case .reuse(let existing): leafKey = existing
             case .publicOnly(let publicKey):
                 guard let type = publicKey.type else { throw CryptoError.unsupportedKey(publicKey.algorithm) }
