@@ -74,17 +74,18 @@ public final class Certificate: @unchecked Sendable {
     /// and keyUsage critical, SKI, AKI as key id only, EKU and SAN from typed values.
     public static func sign(_ template: CertificateTemplate, subjectKey: PrivateKey,
                             issuer: (certificate: Certificate, key: PrivateKey)?) throws -> Certificate {
-        try sign(template, subject: subjectKey.raw, isRSA: subjectKey.type.isRSA, issuer: issuer.map { ($0.certificate, $0.key) } ?? (nil, subjectKey))
+        try sign(template, subject: subjectKey.raw, point: subjectKey.encodedPublicPoint, isRSA: subjectKey.type.isRSA,
+                 issuer: issuer.map { ($0.certificate, $0.key) } ?? (nil, subjectKey))
     }
 
     /// Signs a leaf for a public key whose private half ca never holds (a host's, from its request).
     public static func sign(_ template: CertificateTemplate, subjectPublicKey: PublicKey,
                             issuer: (certificate: Certificate, key: PrivateKey)) throws -> Certificate {
         guard let type = subjectPublicKey.type else { throw CryptoError.unsupportedKey(subjectPublicKey.algorithm) }
-        return try sign(template, subject: subjectPublicKey.raw, isRSA: type.isRSA, issuer: (issuer.certificate, issuer.key))
+        return try sign(template, subject: subjectPublicKey.raw, point: nil, isRSA: type.isRSA, issuer: (issuer.certificate, issuer.key))
     }
 
-    private static func sign(_ template: CertificateTemplate, subject subjectKey: OpaquePointer, isRSA: Bool,
+    private static func sign(_ template: CertificateTemplate, subject subjectKey: OpaquePointer, point: [UInt8]?, isRSA: Bool,
                              issuer: (certificate: Certificate?, key: PrivateKey)) throws -> Certificate {
         guard let x509 = X509_new() else { throw CryptoError.openssl("allocate a certificate") }
         var owned: OpaquePointer? = x509
@@ -100,7 +101,7 @@ public final class Certificate: @unchecked Sendable {
         guard ASN1_TIME_set(X509_getm_notBefore(x509), time_t(template.notBefore.timeIntervalSince1970)) != nil,
               ASN1_TIME_set(X509_getm_notAfter(x509), time_t(template.notAfter.timeIntervalSince1970)) != nil
         else { throw CryptoError.openssl("set the validity") }
-        try setPublicKey(subjectKey, on: x509)
+        try setPublicKey(subjectKey, point: point, on: x509)
 
         var context = X509V3_CTX()
         X509V3_set_ctx(&context, issuer.certificate?.raw ?? x509, x509, nil, nil, 0)
@@ -133,7 +134,7 @@ public final class Certificate: @unchecked Sendable {
     /// The SubjectPublicKeyInfo from the key's raw public value (EC point with its named curve, Ed25519
     /// bytes): X509_set_pubkey builds an OpenSSL 3 encoder (and a decoder) for every key, about half of
     /// a leaf's instructions. RSA and anything else still go through X509_set_pubkey.
-    private static func setPublicKey(_ key: OpaquePointer, on x509: OpaquePointer) throws {
+    private static func setPublicKey(_ key: OpaquePointer, point: [UInt8]?, on x509: OpaquePointer) throws {
         func general() throws {
             guard X509_set_pubkey(x509, key) == 1 else { throw CryptoError.openssl("set the public key") }
         }
@@ -143,11 +144,8 @@ public final class Certificate: @unchecked Sendable {
         switch EVP_PKEY_get_base_id(key) {
         case EVP_PKEY_EC:
             guard let curve = PublicKey.curveName(key), case let nid = OBJ_sn2nid(curve), nid != NID_undef else { return try general() }
-            var length = 0
-            guard EVP_PKEY_get_octet_string_param(key, "encoded-pub-key", nil, 0, &length) == 1, length > 0 else { CryptoError.clearQueue(); return try general() }
-            bytes = [UInt8](repeating: 0, count: length)
-            guard EVP_PKEY_get_octet_string_param(key, "encoded-pub-key", &bytes, length, &length) == 1 else { CryptoError.clearQueue(); return try general() }
-            bytes = Array(bytes.prefix(length))
+            guard let encoded = point ?? PublicKey.encodedPoint(key) else { return try general() }
+            bytes = encoded
             (algorithm, parameterType, parameter) = (OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT, UnsafeMutableRawPointer(OBJ_nid2obj(nid)))
         case EVP_PKEY_ED25519:
             var length = 0
@@ -260,10 +258,22 @@ public final class Certificate: @unchecked Sendable {
 
     // MARK: Reading
 
+    /// The PEM, from the DER made once at init: PEM_write_bio_X509 encodes the certificate twice
+    /// more (length, then bytes), ~86,000 instructions for a leaf. Same text as it writes: base64 in
+    /// lines of 64 characters (48 bytes each), between the CERTIFICATE lines.
     public var pem: String {
-        let bio = try? MemoryBIO()
-        guard let bio, PEM_write_bio_X509(bio.raw, raw) == 1 else { return "" }
-        return bio.string
+        var out = Array("-----BEGIN CERTIFICATE-----\n".utf8)
+        out.reserveCapacity(out.count + der.count * 4 / 3 + der.count / 48 + 64)
+        var line = [UInt8](repeating: 0, count: 65)  // 64 characters and EVP_EncodeBlock's NUL
+        der.withUnsafeBufferPointer { bytes in
+            for start in stride(from: 0, to: bytes.count, by: 48) {
+                let n = EVP_EncodeBlock(&line, bytes.baseAddress! + start, Int32(min(48, bytes.count - start)))
+                out += line[0..<Int(n)]
+                out.append(UInt8(ascii: "\n"))
+            }
+        }
+        out += Array("-----END CERTIFICATE-----\n".utf8)
+        return String(decoding: out, as: UTF8.self)
     }
 
     public var serial: SerialNumber { ASN1Values.serial(X509_get0_serialNumber(raw)) }

@@ -1,10 +1,23 @@
 import COpenSSL
+import Synchronization
 
 /// A private key. Immutable once made, so it may be shared across threads (OpenSSL 3 allows
 /// concurrent read-only use of an EVP_PKEY).
 public final class PrivateKey: @unchecked Sendable {
     let raw: OpaquePointer
     public let type: KeyType
+    /// The EC public point, read once: a new leaf's certificate and its PKCS#8 both need it.
+    private let point = Mutex<[UInt8]??>(nil)
+
+    /// The EC public point (04, x, y); nil for other keys.
+    var encodedPublicPoint: [UInt8]? {
+        point.withLock { cached in
+            if let cached { return cached }
+            let read = type.isRSA || type == .ed25519 ? nil : PublicKey.encodedPoint(raw)
+            cached = .some(read)
+            return read
+        }
+    }
 
     /// PBKDF2-HMAC-SHA256 iterations for keys encrypted under a person's passphrase
     /// (OWASP's figure; OpenSSL's PEM writer would use 2,048).
@@ -214,10 +227,7 @@ public final class PrivateKey: @unchecked Sendable {
             var scalar = [UInt8](repeating: 0, count: size)
             guard BN_bn2binpad(number, &scalar, Int32(size)) == Int32(size) else { CryptoError.clearQueue(); return nil }
             defer { scalar.withUnsafeMutableBytes { if let base = $0.baseAddress { memset(base, 0, $0.count) } } }
-            var length = 0
-            guard EVP_PKEY_get_octet_string_param(raw, "encoded-pub-key", nil, 0, &length) == 1, length == 2 * size + 1 else { CryptoError.clearQueue(); return nil }
-            var point = [UInt8](repeating: 0, count: length)
-            guard EVP_PKEY_get_octet_string_param(raw, "encoded-pub-key", &point, length, &length) == 1, point.first == 0x04 else { CryptoError.clearQueue(); return nil }
+            guard let point = encodedPublicPoint, point.count == 2 * size + 1, point.first == 0x04 else { return nil }
             let ecPrivateKey = tlv(0x30, [0x02, 0x01, 0x01] + tlv(0x04, scalar) + tlv(0xA1, tlv(0x03, [0x00] + point)))
             let algorithm = tlv(0x30, [0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01] + curve)
             return tlv(0x30, version0 + algorithm + tlv(0x04, ecPrivateKey))

@@ -30,6 +30,19 @@ public final class PublicKey: @unchecked Sendable {
     }
 
     /// An EC key's curve by its OpenSSL name ("prime256v1", "secp256k1"); nil for other keys.
+    /// An EC key's public point as OpenSSL encodes it (uncompressed: 04, x, y), read in one call:
+    /// each read converts the point to affine coordinates (a field inversion, ~43,000 instructions),
+    /// and asking for the length first would not save that one.
+    static func encodedPoint(_ raw: OpaquePointer) -> [UInt8]? {
+        var point = [UInt8](repeating: 0, count: 133)  // P-521's, the longest
+        var length = 0
+        guard EVP_PKEY_get_octet_string_param(raw, "encoded-pub-key", &point, point.count, &length) == 1, length > 0 else {
+            CryptoError.clearQueue()
+            return nil
+        }
+        return Array(point.prefix(length))
+    }
+
     static func curveName(_ raw: OpaquePointer) -> String? {
         var name = [CChar](repeating: 0, count: 64)
         var length = 0

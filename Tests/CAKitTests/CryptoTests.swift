@@ -13,6 +13,28 @@ import Testing
         return (try Certificate.sign(template, subjectKey: key, issuer: nil), key)
     }
 
+    /// ca writes a certificate's PEM from its DER itself; openssl x509 writes the same text for
+    /// certificates of every length modulo the 48 bytes of a base64 line.
+    @Test func certificatePEMIsWhatOpenSSLWrites() throws {
+        let (ca, caKey) = try Self.root(.ecP256)
+        let scratch = try Scratch()
+        var remainders = Set<Int>()
+        for extra in 0..<40 {
+            let names: [GeneralName] = [.dnsName("db.example.com")] + (0..<extra % 8).map { .dnsName("n\($0).example.org") }
+                + (extra >= 8 ? [.dnsName(String(repeating: "x", count: extra - 7) + ".example.com")] : [])
+            let leaf = try Certificate.sign(Profile.server(commonName: "db.example.com", names: names)
+                .template(serial: try SerialNumber.random(), validity: try Validity.leaf(now: Self.now, days: 30, issuer: ca)),
+                subjectKey: try PrivateKey(generating: .ecP256), issuer: (ca, caKey))
+            let file = try scratch.write("leaf\(extra).crt", leaf.pem)
+            let written = try OpenSSLTool.run(["x509", "-in", file])
+            #expect(written.status == 0, "\(written.stderr)")
+            #expect(written.stdout == leaf.pem)
+            #expect(try Certificate(pem: leaf.pem).fingerprint == leaf.fingerprint)
+            remainders.insert(leaf.der.count % 48)
+        }
+        #expect(remainders.count > 20)
+    }
+
     /// One KeyGenerator makes every key of a batch's thread: each key is new, of its type, and one
     /// openssl checks as a whole key.
     @Test(arguments: [KeyType.ecP256, .ecP384, .ed25519, .rsa2048])
