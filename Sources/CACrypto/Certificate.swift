@@ -259,22 +259,8 @@ public final class Certificate: @unchecked Sendable {
     // MARK: Reading
 
     /// The PEM, from the DER made once at init: PEM_write_bio_X509 encodes the certificate twice
-    /// more (length, then bytes), ~86,000 instructions for a leaf. Same text as it writes: base64 in
-    /// lines of 64 characters (48 bytes each), between the CERTIFICATE lines.
-    public var pem: String {
-        var out = Array("-----BEGIN CERTIFICATE-----\n".utf8)
-        out.reserveCapacity(out.count + der.count * 4 / 3 + der.count / 48 + 64)
-        var line = [UInt8](repeating: 0, count: 65)  // 64 characters and EVP_EncodeBlock's NUL
-        der.withUnsafeBufferPointer { bytes in
-            for start in stride(from: 0, to: bytes.count, by: 48) {
-                let n = EVP_EncodeBlock(&line, bytes.baseAddress! + start, Int32(min(48, bytes.count - start)))
-                out += line[0..<Int(n)]
-                out.append(UInt8(ascii: "\n"))
-            }
-        }
-        out += Array("-----END CERTIFICATE-----\n".utf8)
-        return String(decoding: out, as: UTF8.self)
-    }
+    /// more (length, then bytes), ~86,000 instructions for a leaf. The same text as it writes.
+    public var pem: String { DER.pem(der, label: "CERTIFICATE") }
 
     public var serial: SerialNumber { ASN1Values.serial(X509_get0_serialNumber(raw)) }
 

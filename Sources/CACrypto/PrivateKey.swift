@@ -166,9 +166,20 @@ public final class PrivateKey: @unchecked Sendable {
     /// PKCS#8 PEM. With a passphrase: PBES2, PBKDF2-HMAC-SHA256 with `iterations`, AES-256-CBC,
     /// a fresh 16-byte salt; readable by `openssl pkey -passin` and PostgreSQL's
     /// `ssl_passphrase_command`. Without: an unencrypted `PRIVATE KEY`.
+    ///
+    /// EC P-256/P-384 and Ed25519 keys are written from their raw values, byte for byte what OpenSSL
+    /// writes (RFC 5208 with an RFC 5915 ECPrivateKey holding the public point and no parameters;
+    /// RFC 8410), and sealed here (RFC 8018, the layout PKCS8_encrypt_ex writes). OpenSSL 3's
+    /// EVP_PKEY2PKCS8 builds an encoder for every key, and its PBES2 path looks up the cipher, the
+    /// KDF and the MAC by name each time: most of the cost of sealing a leaf. RSA goes through OpenSSL.
     public func pkcs8PEM(passphrase: String?, iterations: Int = PrivateKey.passphraseIterations) throws -> String {
+        if var der = try rawPKCS8DER() {
+            defer { Self.wipe(&der) }
+            guard let passphrase else { return DER.pem(der, label: "PRIVATE KEY") }
+            return DER.pem(try Self.pbes2(der, passphrase: passphrase, iterations: iterations), label: "ENCRYPTED PRIVATE KEY")
+        }
         let bio = try MemoryBIO()
-        let info = try privateKeyInfo()
+        guard let info = EVP_PKEY2PKCS8(raw) else { throw CryptoError.openssl("encode a PKCS#8 key") }
         defer { PKCS8_PRIV_KEY_INFO_free(info) }
         guard let passphrase else {
             guard PEM_write_bio_PKCS8_PRIV_KEY_INFO(bio.raw, info) == 1 else { throw CryptoError.openssl("write a PKCS#8 key") }
@@ -185,30 +196,47 @@ public final class PrivateKey: @unchecked Sendable {
         return bio.string
     }
 
-    /// The key as a PKCS#8 PrivateKeyInfo. EC P-256/P-384 and Ed25519 are written from the key's raw
-    /// values, byte for byte what OpenSSL writes (RFC 5208 with an RFC 5915 ECPrivateKey holding the
-    /// public point and no parameters; RFC 8410): OpenSSL 3's EVP_PKEY2PKCS8 builds an encoder for every
-    /// key, most of the cost of sealing one. RSA goes through OpenSSL.
-    func privateKeyInfo() throws -> OpaquePointer {
-        if let der = try rawPKCS8DER() {
-            let parsed: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
-                var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
-                return d2i_PKCS8_PRIV_KEY_INFO(nil, &cursor, buffer.count)
-            }
-            if let parsed { return parsed }
-            CryptoError.clearQueue()
+    /// AES-256-CBC, fetched from the default provider once for the process (a fetch by name takes
+    /// the method store's locks each time). EVP_CIPHER is reference-counted and safe to share.
+    nonisolated(unsafe) private static let aes256CBC: OpaquePointer? = EVP_CIPHER_fetch(nil, "AES-256-CBC", nil)
+
+    /// An EncryptedPrivateKeyInfo of `plain` under `passphrase`: PBES2 with PBKDF2-HMAC-SHA256
+    /// (a fresh 16-byte salt, `iterations`, no keyLength) and AES-256-CBC (a fresh 16-byte IV).
+    static func pbes2(_ plain: [UInt8], passphrase: String, iterations: Int) throws -> [UInt8] {
+        let salt = try SecureRandom.bytes(16), iv = try SecureRandom.bytes(16)
+        var key = [UInt8](repeating: 0, count: 32)
+        defer { wipe(&key) }
+        let derived = passphrase.withCString { pass in
+            PKCS5_PBKDF2_HMAC(pass, Int32(strlen(pass)), salt, Int32(salt.count), Int32(iterations), EVP_sha256(), Int32(key.count), &key)
         }
-        guard let info = EVP_PKEY2PKCS8(raw) else { throw CryptoError.openssl("encode a PKCS#8 key") }
-        return info
+        guard derived == 1 else { throw CryptoError.openssl("derive a key from the passphrase") }
+        guard let cipher = aes256CBC, let context = EVP_CIPHER_CTX_new() else { throw CryptoError.openssl("set up AES-256-CBC") }
+        defer { EVP_CIPHER_CTX_free(context) }
+        var sealed = [UInt8](repeating: 0, count: plain.count + 16)
+        let length: Int32? = sealed.withUnsafeMutableBufferPointer { out in
+            var n: Int32 = 0, last: Int32 = 0
+            guard EVP_EncryptInit_ex2(context, cipher, key, iv, nil) == 1,
+                  EVP_EncryptUpdate(context, out.baseAddress, &n, plain, Int32(plain.count)) == 1,
+                  EVP_EncryptFinal_ex(context, out.baseAddress! + Int(n), &last) == 1 else { return nil }
+            return n + last
+        }
+        guard let length else { throw CryptoError.openssl("encrypt a PKCS#8 key") }
+        sealed.removeLast(sealed.count - Int(length))
+        let pbkdf2 = DER.tlv(0x30, [0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x05, 0x0C]  // 1.2.840.113549.1.5.12
+            + DER.tlv(0x30, DER.tlv(0x04, salt) + DER.integer(iterations)
+                + DER.tlv(0x30, [0x06, 0x08, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x02, 0x09, 0x05, 0x00])))  // hmacWithSHA256, NULL
+        let aes = DER.tlv(0x30, [0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2A] + DER.tlv(0x04, iv))  // aes256-CBC
+        let algorithm = DER.tlv(0x30, [0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x05, 0x0D] + DER.tlv(0x30, pbkdf2 + aes))  // PBES2
+        return DER.tlv(0x30, algorithm + DER.tlv(0x04, sealed))
+    }
+
+    static func wipe(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { if let base = $0.baseAddress { OPENSSL_cleanse(base, $0.count) } }
     }
 
     /// The PKCS#8 DER of an EC P-256/P-384 or Ed25519 key from its raw values; nil for other keys.
     func rawPKCS8DER() throws -> [UInt8]? {
-        func tlv(_ tag: UInt8, _ content: [UInt8]) -> [UInt8] {
-            let n = content.count
-            let length: [UInt8] = n < 0x80 ? [UInt8(n)] : n < 0x100 ? [0x81, UInt8(n)] : [0x82, UInt8(n >> 8), UInt8(n & 0xFF)]
-            return [tag] + length + content
-        }
+        let tlv = DER.tlv
         let version0: [UInt8] = [0x02, 0x01, 0x00]
         switch type {
         case .ed25519:

@@ -97,6 +97,47 @@ struct OpenSSLInteropTests {
         }
     }
 
+    /// ca seals EC and Ed25519 keys itself (PBES2: PBKDF2-HMAC-SHA256, AES-256-CBC). The result has
+    /// the elements openssl pkcs8 writes for the same key and iteration count, in the same order and
+    /// nesting (openssl's command line takes an 8-byte salt where ca takes 16, as it always did), and
+    /// openssl opens it to the very key, for iteration counts of every INTEGER length.
+    @Test(arguments: [KeyType.ecP256, .ecP384, .ed25519])
+    func sealedKeysAreWhatOpenSSLWrites(_ type: KeyType) throws {
+        let scratch = try Scratch()
+        let key = try PrivateKey(generating: type)
+        let plain = try key.pkcs8PEM(passphrase: nil)
+        let plainFile = try scratch.write("plain.key", plain)
+        // asn1parse's elements: depth, form and value, without offsets, lengths and the bytes that are
+        // random each time (salt, IV, ciphertext); and the length of the salt.
+        func layout(_ file: String) throws -> (elements: [String], salt: Int?) {
+            let parsed = try OpenSSLTool.run(["asn1parse", "-in", file])
+            #expect(parsed.status == 0, "\(parsed.stderr)")
+            var elements: [String] = [], salt: Int?
+            for line in parsed.stdout.split(separator: "\n") {
+                guard let m = line.firstMatch(of: /d=(\d+)\s+hl=\d+\s+l=\s*(\d+)\s+(prim|cons):\s*(.*)/) else { continue }
+                let value = String(m.4).replacing(/\[HEX DUMP\]:[0-9A-F]+/, with: "").trimmingCharacters(in: .whitespaces)
+                if m.1 == "5", value == "OCTET STRING", salt == nil { salt = Int(m.2) }
+                elements.append("\(m.1) \(m.3) \(value)")
+            }
+            return (elements, salt)
+        }
+        for iterations in [1, 127, 128, 2048, 65_536, PrivateKey.passphraseIterations] {
+            let ours = try scratch.write("ours-\(iterations).key", try key.pkcs8PEM(passphrase: "pw \(iterations)", iterations: iterations))
+            let theirs = try OpenSSLTool.run(["pkcs8", "-topk8", "-in", plainFile, "-v2", "aes-256-cbc", "-v2prf", "hmacWithSHA256",
+                                              "-iter", "\(iterations)", "-passout", "pass:pw \(iterations)"])
+            #expect(theirs.status == 0, "\(theirs.stderr)")
+            let (mine, salt) = try layout(ours)
+            #expect(mine == (try layout(try scratch.write("theirs-\(iterations).key", theirs.stdout))).elements, "\(type) at \(iterations)")
+            #expect(mine.count == 16 && salt == 16)
+            let opened = try OpenSSLTool.run(["pkcs8", "-in", ours, "-passin", "pass:pw \(iterations)"])
+            #expect(opened.status == 0, "\(opened.stderr)")
+            #expect(opened.stdout == plain)
+            #expect(try PrivateKey(pem: try String(contentsOfFile: ours, encoding: .utf8), passphrase: "pw \(iterations)").publicKeyFingerprint
+                    == key.publicKeyFingerprint)
+            #expect(try OpenSSLTool.run(["pkcs8", "-in", ours, "-passin", "pass:pw"]).status != 0)
+        }
+    }
+
     @Test func theStoredCAKeyIsUnreadableWithoutThePassphrase() throws {
         let scratch = try Scratch()
         let (_, server, _, store) = try Self.issue(.ecP256, in: scratch)
