@@ -53,10 +53,12 @@ struct IssueHostCommand: ParsableCommand {
         if let days = leaf.days { try Validity.checkDays(days) }
         var names = try hosts.map { try HostName($0).value }
         let store = try CAStore.open(path: global.databasePath)
+        var chosen: [PostgresHost]? = nil  // --all: the records read here, not read again to issue
         if all {
             let registered = try store.hosts()
             let elsewhere = registered.filter { $0.keyPolicy != .ca }.map(\.name.value)
-            names = registered.filter { $0.keyPolicy == .ca }.map(\.name.value)
+            chosen = registered.filter { $0.keyPolicy == .ca }
+            names = chosen!.map(\.name.value)
             if !elsewhere.isEmpty {
                 Terminal.note("left \(elsewhere.count) host(s) whose keys are made there to 'ca deploy': \(elsewhere.joined(separator: ", "))")
             }
@@ -69,9 +71,11 @@ struct IssueHostCommand: ParsableCommand {
         }
         let session = try Session(global: global, passphrase: passphrase)
         let bar = names.count > Issuer.batchSize && isatty(STDERR_FILENO) == 1 && !global.json
-        let result = try session.issuer.issue(hosts: names, keyType: keyType, days: leaf.days) { progress in
+        let report = { (progress: Rotation.Progress) in
             if bar { Terminal.progressBar(done: progress.done, total: progress.total) }
         }
+        let result = try chosen.map { try session.issuer.issue(registered: $0, keyType: keyType, days: leaf.days, progress: report) }
+            ?? session.issuer.issue(hosts: names, keyType: keyType, days: leaf.days, progress: report)
         if bar { Terminal.endProgressBar() }
         try IssueReport(result).print(json: global.json)
     }

@@ -129,6 +129,16 @@ import Testing
         // A name given twice is minted once.
         let result = try ca.issuer(threads: 2).issue(hosts: ["db3.example.com", "DB3.example.com", "db3.example.com"])
         #expect(result.certificates.count == 2)
+        // The same from records already read (issue --all): a host whose keys are made there refuses
+        // the whole list before anything is minted; a record given twice is minted once.
+        let records = try ca.store.hosts()
+        let stored = try ca.count()
+        #expect(throws: (any Error).self) { try ca.issuer(threads: 2).issue(registered: records) }
+        #expect(try ca.count() == stored)
+        let mine = records.filter { $0.keyPolicy == .ca }
+        let again = try ca.issuer(threads: 2).issue(registered: mine + mine.prefix(3))
+        #expect(again.certificates.count == 2 * mine.count)
+        #expect(Set(again.certificates.compactMap(\.hostName)) == Set(mine.map(\.name.value)))
     }
 
     /// renew --keep-key and a rotation's reissue take the same threaded path: the keys stay, the

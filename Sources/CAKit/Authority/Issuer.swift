@@ -81,7 +81,17 @@ public final class Issuer {
             guard host.keyPolicy == .ca else { throw KeyPolicy.keysMadeOnHost(host.name.value) }
             if seen.insert(host.name.value).inserted { hosts.append(host) }
         }
-        let groups = hosts.map { host in
+        return try issue(registered: hosts, keyType: keyType, days: days, progress: progress)
+    }
+
+    /// The same for host records already read from this store (`ca issue --all` reads them all once
+    /// to choose): each host's pair, in the order given, a host given twice once. A host whose keys
+    /// are made on it is refused before anything is minted.
+    public func issue(registered hosts: [PostgresHost], keyType: KeyType? = nil, days: Int? = nil,
+                      progress: (Rotation.Progress) -> Void = { _ in }) throws -> IssueResult {
+        for host in hosts where host.keyPolicy != .ca { throw KeyPolicy.keysMadeOnHost(host.name.value) }
+        var seen = Set<String>()
+        let groups = hosts.filter { seen.insert($0.name.value).inserted }.map { host in
             (host.name.value as String?, [Profile.server(host: host), Profile.replicationClient(host: host)].map { ($0, PrivateKeyChoice?.none) })
         }
         return try issue(groups, keyType: keyType, days: days, progress: progress)
