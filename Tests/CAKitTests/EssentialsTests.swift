@@ -44,6 +44,22 @@ import Testing
         }
     }
 
+    /// Date.iso8601 (written byte by byte, for `ca list`'s every row) is what Foundation's
+    /// ISO8601DateFormatter writes, from 1583 to 9999 and at the edges of each field. (Before the
+    /// Gregorian reform Foundation counts Julian days; ISO 8601 and gmtime, as ca, stay Gregorian.)
+    @Test func iso8601IsFoundations() {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        var random = SeededGenerator(seed: 0x1508601)
+        let gregorian: Int64 = -12_212_553_600  // 1583-01-01
+        var instants: [Double] = [Double(gregorian), 253_402_300_799, 0, -1, 946_684_799, 946_684_800, 951_782_400, 1_800_000_000.999]
+        for _ in 0..<5000 { instants.append(Double(Int64.random(in: gregorian...253_402_300_799, using: &random))) }
+        for seconds in instants {
+            let date = Date(timeIntervalSince1970: seconds)
+            #expect(date.iso8601 == formatter.string(from: date), "\(seconds)")
+        }
+    }
+
     @Test func trimmingIsFoundations() {
         var random = SeededGenerator(seed: 5152)
         let pieces = [" ", "\t", "\n", "\r\n", "x", "y z", "\u{00A0}", "\u{2003}", "é", "'"]
