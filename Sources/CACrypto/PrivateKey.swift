@@ -174,7 +174,7 @@ public final class PrivateKey: @unchecked Sendable {
     /// KDF and the MAC by name each time: most of the cost of sealing a leaf. RSA goes through OpenSSL.
     public func pkcs8PEM(passphrase: String?, iterations: Int = PrivateKey.passphraseIterations) throws -> String {
         if var der = try rawPKCS8DER() {
-            defer { Self.wipe(&der) }
+            defer { DERReader.wipe(&der) }
             guard let passphrase else { return DER.pem(der, label: "PRIVATE KEY") }
             return DER.pem(try Self.pbes2(der, passphrase: passphrase, iterations: iterations), label: "ENCRYPTED PRIVATE KEY")
         }
@@ -205,7 +205,7 @@ public final class PrivateKey: @unchecked Sendable {
     static func pbes2(_ plain: [UInt8], passphrase: String, iterations: Int) throws -> [UInt8] {
         let salt = try SecureRandom.bytes(16), iv = try SecureRandom.bytes(16)
         var key = [UInt8](repeating: 0, count: 32)
-        defer { wipe(&key) }
+        defer { DERReader.wipe(&key) }
         let derived = passphrase.withCString { pass in
             PKCS5_PBKDF2_HMAC(pass, Int32(strlen(pass)), salt, Int32(salt.count), Int32(iterations), EVP_sha256(), Int32(key.count), &key)
         }
@@ -230,10 +230,6 @@ public final class PrivateKey: @unchecked Sendable {
         return DER.tlv(0x30, algorithm + DER.tlv(0x04, sealed))
     }
 
-    static func wipe(_ bytes: inout [UInt8]) {
-        bytes.withUnsafeMutableBytes { if let base = $0.baseAddress { OPENSSL_cleanse(base, $0.count) } }
-    }
-
     /// The PKCS#8 DER of an EC P-256/P-384 or Ed25519 key from its raw values; nil for other keys.
     func rawPKCS8DER() throws -> [UInt8]? {
         let tlv = DER.tlv
@@ -244,7 +240,7 @@ public final class PrivateKey: @unchecked Sendable {
             guard EVP_PKEY_get_raw_private_key(raw, nil, &length) == 1, length == 32 else { CryptoError.clearQueue(); return nil }
             var seed = [UInt8](repeating: 0, count: length)
             guard EVP_PKEY_get_raw_private_key(raw, &seed, &length) == 1 else { CryptoError.clearQueue(); return nil }
-            defer { seed.withUnsafeMutableBytes { if let base = $0.baseAddress { memset(base, 0, $0.count) } } }
+            defer { DERReader.wipe(&seed) }
             return tlv(0x30, version0 + tlv(0x30, [0x06, 0x03, 0x2B, 0x65, 0x70]) + tlv(0x04, tlv(0x04, seed)))
         case .ecP256, .ecP384:
             let (size, curve): (Int, [UInt8]) = type == .ecP256 ? (32, [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07])
@@ -254,7 +250,7 @@ public final class PrivateKey: @unchecked Sendable {
             defer { BN_clear_free(number) }
             var scalar = [UInt8](repeating: 0, count: size)
             guard BN_bn2binpad(number, &scalar, Int32(size)) == Int32(size) else { CryptoError.clearQueue(); return nil }
-            defer { scalar.withUnsafeMutableBytes { if let base = $0.baseAddress { memset(base, 0, $0.count) } } }
+            defer { DERReader.wipe(&scalar) }
             guard let point = encodedPublicPoint, point.count == 2 * size + 1, point.first == 0x04 else { return nil }
             let ecPrivateKey = tlv(0x30, [0x02, 0x01, 0x01] + tlv(0x04, scalar) + tlv(0xA1, tlv(0x03, [0x00] + point)))
             let algorithm = tlv(0x30, [0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01] + curve)
@@ -359,7 +355,8 @@ struct DERReader {
     mutating func sequence() -> DERReader? { read(0x30).map(DERReader.init) }
 
     mutating func wipe() { DERReader.wipe(&bytes) }
-    static func wipe(_ bytes: inout [UInt8]) { bytes.withUnsafeMutableBytes { if let base = $0.baseAddress { memset(base, 0, $0.count) } } }
+    /// Zeroes secret bytes before they are freed; OPENSSL_cleanse, which the compiler cannot drop.
+    static func wipe(_ bytes: inout [UInt8]) { bytes.withUnsafeMutableBytes { if let base = $0.baseAddress { OPENSSL_cleanse(base, $0.count) } } }
 }
 
 /// Makes keys of one type from one OpenSSL context, kept from key to key: making the context (a

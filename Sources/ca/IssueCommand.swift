@@ -57,8 +57,9 @@ struct IssueHostCommand: ParsableCommand {
         if all {
             let registered = try store.hosts()
             let elsewhere = registered.filter { $0.keyPolicy != .ca }.map(\.name.value)
-            chosen = registered.filter { $0.keyPolicy == .ca }
-            names = chosen!.map(\.name.value)
+            let mine = registered.filter { $0.keyPolicy == .ca }
+            chosen = mine
+            names = mine.map(\.name.value)
             if !elsewhere.isEmpty {
                 Terminal.note("left \(elsewhere.count) host(s) whose keys are made there to 'ca deploy': \(elsewhere.joined(separator: ", "))")
             }

@@ -71,15 +71,12 @@ public final class Issuer {
     /// before anything is minted: an unknown host or one whose keys are made there changes nothing.
     public func issue(hosts names: [String], keyType: KeyType? = nil, days: Int? = nil,
                       progress: (Rotation.Progress) -> Void = { _ in }) throws -> IssueResult {
-        var seen = Set<String>()
-        var hosts: [PostgresHost] = []
         // Many names: read every host once rather than one lookup each.
         let registered = names.count > 8 ? Dictionary(try store.hosts().map { ($0.name.value, $0) }, uniquingKeysWith: { a, _ in a }) : nil
-        for name in names {
+        let hosts = try names.map { name in
             let name = try HostName(name).value
             guard let host = try registered.map({ $0[name] }) ?? store.host(named: name) else { throw CAError.unknownHost(name) }
-            guard host.keyPolicy == .ca else { throw KeyPolicy.keysMadeOnHost(host.name.value) }
-            if seen.insert(host.name.value).inserted { hosts.append(host) }
+            return host
         }
         return try issue(registered: hosts, keyType: keyType, days: days, progress: progress)
     }

@@ -24,11 +24,11 @@ public struct AbsolutePath: Hashable, Codable, Sendable, CustomStringConvertible
     }
 
     private static func allowed(_ byte: UInt8) -> Bool {
+        if byte.isASCIIAlphanumeric { return true }
         switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
         case UInt8(ascii: "/"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "+"),
-             UInt8(ascii: "@"), UInt8(ascii: ":"), UInt8(ascii: ","), UInt8(ascii: "="): true
-        default: false
+             UInt8(ascii: "@"), UInt8(ascii: ":"), UInt8(ascii: ","), UInt8(ascii: "="): return true
+        default: return false
         }
     }
 

@@ -22,7 +22,7 @@ public struct HostName: Hashable, Codable, Sendable, CustomStringConvertible {
             if label.isEmpty { throw reject("it has an empty label (leading, trailing or doubled '.')") }
             if label.count > 63 { throw reject("the label '\(String(decoding: label, as: UTF8.self))' is longer than 63 characters") }
             if label.first == hyphen || label.last == hyphen { throw reject("a label starts or ends with '-'") }
-            if !label.allSatisfy({ $0 == hyphen || Self.isASCIIAlphanumeric($0) }),
+            if !label.allSatisfy({ $0 == hyphen || $0.isASCIIAlphanumeric }),
                let scalar = String(decoding: label, as: UTF8.self).unicodeScalars.first(where: { !($0.isASCIIAlphanumeric || $0 == "-") }) {
                 throw reject("'\(String(scalar).quotedForError)' is not allowed")
             }
@@ -35,13 +35,6 @@ public struct HostName: Hashable, Codable, Sendable, CustomStringConvertible {
         value = text.lowercased()
     }
 
-    static func isASCIIAlphanumeric(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
-        default: false
-        }
-    }
-
     public init(from decoder: Decoder) throws { try self.init(try decoder.singleValueContainer().decode(String.self)) }
     public func encode(to encoder: Encoder) throws {
         var container = encoder.singleValueContainer()
@@ -50,8 +43,16 @@ public struct HostName: Hashable, Codable, Sendable, CustomStringConvertible {
 }
 
 extension Unicode.Scalar {
+    var isASCIIAlphanumeric: Bool { isASCII && UInt8(value).isASCIIAlphanumeric }
+}
+
+extension UInt8 {
+    /// An ASCII letter or digit (the byte rules of HostName and AbsolutePath).
     var isASCIIAlphanumeric: Bool {
-        ("a"..."z").contains(self) || ("A"..."Z").contains(self) || ("0"..."9").contains(self)
+        switch self {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+        default: false
+        }
     }
 }
 
